@@ -1,0 +1,86 @@
+"""The ``redal`` command: prepare | run | sweep | figures | export | import.
+
+Each subcommand is a thin shell over one library function, imported only when that subcommand runs,
+so ``redal --help`` is instant and a missing optional dependency only affects the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+
+def _handler(target: str):
+    """``module:function`` resolved lazily; the function takes the parsed namespace and returns an exit code."""
+
+    def call(args: argparse.Namespace) -> int:
+        module, function = target.split(":")
+        return int(getattr(importlib.import_module(module), function)(args) or 0)
+
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="redal",
+        description="ReDAL study kit: region-based, diversity-aware active learning for point-cloud segmentation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("prepare", help="generate a synthetic dataset (or index a real one) and fill the scan cache")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        choices=["synthetic-indoor", "synthetic-outdoor", "s3dis", "semantickitti"],
+        help="synthetic-* datasets are generated under --root in the original S3DIS / SemanticKITTI layout",
+    )
+    p.add_argument("--root", required=True, help="dataset root (written for synthetic datasets, read for real ones)")
+    p.add_argument("--scans", type=int, default=None, help="number of scans to generate (synthetic only)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (synthetic only)")
+    p.add_argument("--cache-dir", default=None, help="scan cache folder (default: <root>/.cache)")
+    p.set_defaults(func=_handler("redal_core.data.prepare:cli_prepare"))
+
+    p = sub.add_parser("run", help="run (or resume) one active-learning run from a config YAML")
+    p.add_argument("config", help="a run config YAML (one combination, no lists)")
+    p.add_argument("--results-dir", default=None, help="override the config's results directory")
+    p.set_defaults(func=_handler("redal_core.active.loop:cli_run"))
+
+    p = sub.add_parser("sweep", help="expand a params grid and execute notebook 02 with papermill per run")
+    p.add_argument("params", help="a params YAML; list values expand to a grid of runs")
+    p.add_argument("--jobs", type=int, default=1, help="parallel runs in the local process pool (default 1)")
+    p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS", help="send runs to a Dask distributed scheduler")
+    p.add_argument("--results-dir", default=None, help="override the params' results directory")
+    p.set_defaults(func=_handler("redal_core.sweep:cli_sweep"))
+
+    p = sub.add_parser("figures", help="execute notebooks 03-05 into results/figures and results/tables")
+    p.add_argument("params", help="the params YAML whose runs to plot")
+    p.add_argument("--results-dir", default=None, help="override the params' results directory")
+    p.set_defaults(func=_handler("redal_core.sweep:cli_figures"))
+
+    p = sub.add_parser("export", help="write the regions selected in a round as PLY files for annotators")
+    p.add_argument("run_dir", help="results/runs/<run_id>")
+    p.add_argument("--round", type=int, required=True, dest="round_", metavar="R", help="selection round to export")
+    p.add_argument("--out", required=True, help="output folder (PLY files + manifest.csv)")
+    p.set_defaults(func=_handler("redal_core.annotate:cli_export"))
+
+    p = sub.add_parser("import", help="read annotators' per-point labels back into a run's label state")
+    p.add_argument("run_dir", help="results/runs/<run_id>")
+    p.add_argument("labels_dir", help="folder of labelled PLY or CSV files named as exported")
+    p.set_defaults(func=_handler("redal_core.annotate:cli_import"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"redal {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
