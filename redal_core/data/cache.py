@@ -25,26 +25,33 @@ def content_key(*parts: object) -> str:
     """SHA-1 hex digest over files (their bytes), strings, bytes and JSON-able parameters.
 
     A ``Path`` hashes the file's content (not its name or mtime); a folder hashes its files' relative
-    names and contents in sorted order; a mapping or list hashes its canonical JSON.
+    names and contents in sorted order; a mapping or list hashes its canonical JSON. Every part is
+    hashed with its kind and length, so no two different sequences of parts share a key (a file
+    holding ``"sabc"`` and the string ``"abc"`` differ, as do ``("ab", "c")`` and ``("a", "bc")``).
     """
     digest = hashlib.sha1()
     for part in parts:
         if isinstance(part, Path):
             _hash_path(digest, part)
         elif isinstance(part, bytes):
-            digest.update(b"b" + part)
+            _hash_chunk(digest, b"b", part)
         elif isinstance(part, str):
-            digest.update(b"s" + part.encode())
+            _hash_chunk(digest, b"s", part.encode())
         else:
-            digest.update(b"j" + json.dumps(part, sort_keys=True, default=str).encode())
-        digest.update(b"\0")
+            _hash_chunk(digest, b"j", json.dumps(part, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
-def _hash_path(digest: "hashlib._Hash", path: Path) -> None:
+def _hash_chunk(digest: hashlib._Hash, kind: bytes, data: bytes) -> None:
+    digest.update(kind + len(data).to_bytes(8, "little") + data)
+
+
+def _hash_path(digest: hashlib._Hash, path: Path) -> None:
     if path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(str(child.relative_to(path)).encode() + b"\0")
+        children = sorted(p for p in path.rglob("*") if p.is_file())
+        digest.update(b"d" + len(children).to_bytes(8, "little"))
+        for child in children:
+            _hash_chunk(digest, b"n", str(child.relative_to(path)).encode())
             _hash_file(digest, child)
     elif path.is_file():
         _hash_file(digest, path)
@@ -52,8 +59,9 @@ def _hash_path(digest: "hashlib._Hash", path: Path) -> None:
         raise FileNotFoundError(f"cannot hash {path}: no such file or folder")
 
 
-def _hash_file(digest: "hashlib._Hash", path: Path) -> None:
+def _hash_file(digest: hashlib._Hash, path: Path) -> None:
     with open(path, "rb") as handle:
+        digest.update(b"f" + os.fstat(handle.fileno()).st_size.to_bytes(8, "little"))
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
 
@@ -82,7 +90,14 @@ class ScanCache:
         return {p.stem: np.load(p, mmap_mode=mode) for p in sorted(folder.glob("*.npy"))}
 
     def put(self, key: str, arrays: Mapping[str, np.ndarray | None]) -> None:
-        """Write ``arrays`` (None values are skipped) atomically under ``key``."""
+        """Write ``arrays`` (None values are skipped) atomically under ``key``.
+
+        If another writer completes the same key first, its entry is kept (same key, same content) and
+        this one is discarded; an incomplete leftover folder is replaced.
+        """
+        for name in arrays:
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"cache array name {name!r} must be letters, digits, '_' or '-' (it names a file)")
         folder = self.path(key)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
@@ -91,12 +106,15 @@ class ScanCache:
                 if value is not None:
                     np.save(tmp / f"{name}.npy", np.ascontiguousarray(value))
             (tmp / "_complete").touch()
-            if folder.exists():  # a stale partial entry from an older layout; replace it
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
+            if folder.exists() and not (folder / "_complete").exists():
+                shutil.rmtree(folder, ignore_errors=True)  # a partial entry from an older layout
+            try:
+                os.replace(tmp, folder)
+            except OSError:
+                if not (folder / "_complete").exists():  # not a concurrent complete writer: a real failure
+                    raise
+        finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def get(
         self, key: str, compute: Callable[[], Mapping[str, np.ndarray | None]], mmap: bool = True

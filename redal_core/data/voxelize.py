@@ -129,9 +129,17 @@ def collate(
 
     if not samples:
         raise ValueError("collate needs at least one sample")
+    with_labels = samples[0][2] is not None
+    for b, (xyz, point_feat, label) in enumerate(samples):
+        n = len(xyz)
+        if np.ndim(point_feat) != 2 or len(point_feat) != n:
+            raise ValueError(f"collate sample {b}: feats must be ({n}, C) like its xyz, got shape {np.shape(point_feat)}")
+        if (label is not None) != with_labels:
+            raise ValueError(f"collate sample {b}: labels must be given for every sample or for none")
+        if label is not None and np.shape(label) != (n,):
+            raise ValueError(f"collate sample {b}: labels must have shape ({n},), got {np.shape(label)}")
     coords, feats, point_coords, point_feats, inverse, labels, counts = [], [], [], [], [], [], []
     offset = 0
-    with_labels = samples[0][2] is not None
     for b, (xyz, point_feat, label) in enumerate(samples):
         vox = voxelize(xyz, voxel_size)
         n_vox = vox.coords.shape[0]
@@ -140,7 +148,8 @@ def collate(
         ) / vox.counts[:, None]
         coords.append(np.concatenate([np.full((n_vox, 1), b, np.int32), vox.coords], axis=1))
         feats.append(feat.astype(np.float32))
-        rel = (np.asarray(xyz, np.float64) - vox.origin) / voxel_size
+        # xyz / size - low, the same float64 quotient voxelize floors, so floor(rel) == coords[inverse]
+        rel = np.asarray(xyz, np.float64) / voxel_size - np.round(vox.origin / voxel_size)
         point_coords.append(np.concatenate([np.full((len(xyz), 1), b, np.float64), rel], axis=1).astype(np.float32))
         point_feats.append(np.asarray(point_feat, np.float32))
         inverse.append(vox.inverse + offset)

@@ -1,0 +1,245 @@
+"""Dataset objects: the scans of one split under a root, each parsed once into the content-hashed cache.
+
+``build_dataset(name, root, split, cache_dir=None)`` with ``name`` in ``DATASETS``:
+
+* ``s3dis`` / ``synthetic-indoor``: the S3DIS layout ``Area_N/<room>/Annotations``; train = Areas 1, 2,
+  3, 4, 6, val = Area 5. Scan names ``"Area_N/<room>"``.
+* ``semantickitti`` / ``synthetic-outdoor``: the SemanticKITTI layout ``sequences/XX/velodyne/*.bin``
+  (+ ``labels/*.label``); train = 00-07, 09, 10, val = 08. Scan names ``"XX/NNNNNN"``.
+
+``split="all"`` is train + val. A split none of whose folders exists is an error; a root holding only
+some of them (a subset of the release) lists the scans present. ``ds[i]`` returns a ``Scan`` whose
+arrays are read-only memory maps of the cache (``<root>/.cache`` unless ``cache_dir`` is given).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+
+from redal_core.data.cache import ScanCache, content_key
+from redal_core.data.s3dis import S3DIS_CLASSES, read_room
+from redal_core.data.scan import Scan
+from redal_core.data.semantic_kitti import SEMANTIC_KITTI_SPLITS, load_label_config, read_scan
+from redal_core.registry import Registry
+
+#: Dataset classes by the names used in configs and on the command line.
+DATASETS: Registry[type[ScanDataset]] = Registry("dataset")
+
+#: Valid values of ``split``.
+SPLITS: tuple[str, ...] = ("train", "val", "all")
+
+# Bumped whenever a reader's output for the same files changes, so old cache entries are not reused.
+_READER_VERSION = "1"
+
+
+class ScanDataset(ABC):
+    """Base class: an ordered list of scans with their source files, read through ``cache``.
+
+    Subclasses set ``name``, ``class_names``, ``has_color``, ``in_channels`` and implement
+    ``_index() -> list[(scan_name, source_paths)]`` and ``_read(i) -> Scan``.
+    """
+
+    name: str = ""
+    class_names: list[str]
+    has_color: bool
+    in_channels: int
+
+    def __init__(
+        self, *, root: str | os.PathLike[str], split: str, cache_dir: str | os.PathLike[str] | None = None
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r} for dataset {self.name!r}; valid splits: {', '.join(SPLITS)}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise ValueError(f"dataset {self.name!r}: root {self.root} is not a folder")
+        self.split = split
+        self.cache = ScanCache(Path(cache_dir) if cache_dir is not None else self.root / ".cache")
+        entries = self._index()
+        if not entries:
+            raise ValueError(f"dataset {self.name!r}: split {split!r} under {self.root} holds no scans")
+        entries.sort(key=lambda entry: entry[0])
+        self._names = [scan_name for scan_name, _ in entries]
+        self._sources = [sources for _, sources in entries]
+        self._keys: dict[int, str] = {}
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def scan_names(self) -> list[str]:
+        return list(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, root={str(self.root)!r}, scans={len(self)})"
+
+    def _position(self, i: int) -> int:
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"dataset index must be an int, got {type(i).__name__}")
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"scan index {i} out of range for {len(self)} scans of {self.name!r} {self.split!r}")
+        return int(i) % len(self)
+
+    def source_key(self, i: int) -> str:
+        """Content hash (hex) of scan ``i``'s source files; usable as a cache-key part."""
+        i = self._position(i)
+        if i not in self._keys:
+            self._keys[i] = content_key(*self._sources[i])
+        return self._keys[i]
+
+    def __getitem__(self, i: int) -> Scan:
+        i = self._position(i)
+        key = content_key("scan", type(self)._format, _READER_VERSION, self.source_key(i))
+        try:
+            arrays = self.cache.get(key, lambda: _scan_arrays(self._read(i)))
+        except PermissionError as error:
+            raise ValueError(
+                f"cannot write the scan cache under {self.cache.root} ({error.strerror}); pass cache_dir= a writable folder"
+            ) from error
+        return Scan(
+            xyz=arrays["xyz"],
+            rgb=arrays.get("rgb"),
+            intensity=arrays.get("intensity"),
+            labels=arrays["labels"],
+            name=self._names[i],
+        )
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    #: identifies the file format and reader in cache keys
+    _format: str = ""
+
+    @abstractmethod
+    def _index(self) -> list[tuple[str, tuple[Path | str, ...]]]:
+        """``(scan_name, source paths)`` of every scan of ``self.split`` under ``self.root``."""
+
+    @abstractmethod
+    def _read(self, i: int) -> Scan:
+        """Parse scan ``i`` from its source files."""
+
+
+def _scan_arrays(scan: Scan) -> dict[str, np.ndarray | None]:
+    return {"xyz": scan.xyz, "rgb": scan.rgb, "intensity": scan.intensity, "labels": scan.labels}
+
+
+class _S3DISLayout(ScanDataset):
+    _format = "s3dis-annotations"
+    has_color = True
+    in_channels = 6
+    areas = {"train": (1, 2, 3, 4, 6), "val": (5,), "all": (1, 2, 3, 4, 5, 6)}
+
+    def __init__(self, *, root, split, cache_dir=None) -> None:
+        self.class_names = list(S3DIS_CLASSES)
+        super().__init__(root=root, split=split, cache_dir=cache_dir)
+
+    def _index(self) -> list[tuple[str, tuple[Path | str, ...]]]:
+        wanted = [self.root / f"Area_{a}" for a in self.areas[self.split]]
+        present = [area for area in wanted if area.is_dir()]
+        if not present:
+            found = sorted(p.name for p in self.root.glob("Area_*") if p.is_dir())
+            raise ValueError(
+                f"dataset {self.name!r}: split {self.split!r} needs {' or '.join(a.name for a in wanted)} "
+                f"under {self.root}, none exists (found: {', '.join(found) or 'no Area_N folder'})"
+            )
+        entries = []
+        for area in present:
+            for room in sorted(p for p in area.iterdir() if p.is_dir()):
+                if (room / "Annotations").is_dir():
+                    entries.append((f"{area.name}/{room.name}", (room / "Annotations",)))
+                else:
+                    warnings.warn(f"{room}: no Annotations folder; not a room, skipped", stacklevel=4)
+        return entries
+
+    def _read(self, i: int) -> Scan:
+        return read_room(self._sources[i][0].parent)
+
+
+class _SemanticKittiLayout(ScanDataset):
+    _format = "semantickitti-bin-label"
+    has_color = False
+    in_channels = 4
+
+    def __init__(self, *, root, split, cache_dir=None) -> None:
+        self._config = load_label_config()
+        self.class_names = list(self._config.class_names)
+        super().__init__(root=root, split=split, cache_dir=cache_dir)
+
+    def _index(self) -> list[tuple[str, tuple[Path | str, ...]]]:
+        sequences = self.root / "sequences"
+        wanted = [s for split in ("train", "val") if self.split in (split, "all") for s in SEMANTIC_KITTI_SPLITS[split]]
+        present = [sequences / s for s in wanted if (sequences / s / "velodyne").is_dir()]
+        if not present:
+            found = sorted(p.name for p in sequences.glob("*") if p.is_dir()) if sequences.is_dir() else []
+            raise ValueError(
+                f"dataset {self.name!r}: split {self.split!r} needs sequences/{{{','.join(wanted)}}}/velodyne under "
+                f"{self.root}, none exists (found sequences: {', '.join(found) or 'none'})"
+            )
+        entries: list[tuple[str, tuple[Path | str, ...]]] = []
+        unlabeled = []
+        for sequence in present:
+            for scan in sorted((sequence / "velodyne").glob("*.bin")):
+                label = sequence / "labels" / f"{scan.stem}.label"
+                if label.is_file():
+                    entries.append((f"{sequence.name}/{scan.stem}", (scan, label)))
+                else:
+                    unlabeled.append(str(label))
+                    entries.append((f"{sequence.name}/{scan.stem}", (scan, "no-label-file")))
+        if unlabeled:
+            warnings.warn(
+                f"dataset {self.name!r} {self.split!r}: {len(unlabeled)} scan(s) have no labels file (first: "
+                f"{unlabeled[0]}); all their points are IGNORE_INDEX",
+                stacklevel=4,
+            )
+        return entries
+
+    def _read(self, i: int) -> Scan:
+        scan, label = self._sources[i]
+        return read_scan(scan, label if isinstance(label, Path) else None, config=self._config, name=self._names[i])
+
+
+@DATASETS.register("s3dis")
+class S3DISDataset(_S3DISLayout):
+    """S3DIS (Stanford3dDataset_v1.2_Aligned_Version) rooms; 13 classes, rgb input (6 channels)."""
+
+    name = "s3dis"
+
+
+@DATASETS.register("synthetic-indoor")
+class SyntheticIndoorDataset(_S3DISLayout):
+    """Procedural rooms written by ``synthetic.write_synthetic_indoor`` in the S3DIS layout."""
+
+    name = "synthetic-indoor"
+
+
+@DATASETS.register("semantickitti")
+class SemanticKittiDataset(_SemanticKittiLayout):
+    """SemanticKITTI LiDAR scans; 19 classes, xyz + remission input (4 channels)."""
+
+    name = "semantickitti"
+
+
+@DATASETS.register("synthetic-outdoor")
+class SyntheticOutdoorDataset(_SemanticKittiLayout):
+    """Procedural LiDAR sweeps written by ``synthetic.write_synthetic_outdoor`` in the SemanticKITTI layout."""
+
+    name = "synthetic-outdoor"
+
+
+def build_dataset(
+    name: str, root: str | os.PathLike[str], split: str, cache_dir: str | os.PathLike[str] | None = None
+) -> ScanDataset:
+    """The dataset ``name`` (one of ``DATASETS.names()``) over ``split`` of ``root``.
+
+    Unknown names raise KeyError listing the valid ones; an unknown split or a missing split folder raises
+    ValueError naming it.
+    """
+    return DATASETS.get(name)(root=root, split=split, cache_dir=cache_dir)
