@@ -1,0 +1,443 @@
+"""Figures and tables of the study: Fig. 5 curves, Fig. 8 ablation, Tables 1/2/7/8, plotly 3D views.
+
+The table/figure functions take the tidy DataFrames of ``redal_core.results.read_runs`` (columns
+``run_id, dataset, backbone, strategy, seed`` plus ``round, labeled_pct, miou`` for rounds, ``round,
+class, iou`` for per-class IoU, ``round, class, labeled_points, permille`` for the class distribution)
+and return a matplotlib ``Figure`` (built without pyplot: no global state) or a DataFrame. mIoU and IoU
+are percentages. Saving is explicit (``save_figure``, ``write_table``, ``write_html``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from redal_core import paper_reference
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+#: The strategies of the paper's ablation (Fig. 8), in its legend order.
+ABLATION_STRATEGIES: tuple[str, ...] = (
+    "ENT",
+    "ENT+Region",
+    "RAND+Region",
+    "ENT+Region+Div",
+    "ENT+Region+Color/Structure",
+    "ReDAL",
+)
+#: Synthetic datasets are written in a real dataset's layout; the paper's panel shown beside them.
+PAPER_FAMILY: dict[str, str] = {"synthetic-indoor": "s3dis", "synthetic-outdoor": "semantickitti"}
+
+_ORDER = (
+    "RAND", "MAR", "CONF", "ENT", "CSET", "SEGENT", "MCDR",
+    "RAND+Region", "ENT+Region", "ENT+Region+Div", "ENT+Region+Color/Structure", "ReDAL",
+)
+_PALETTE = (
+    "#7f7f7f", "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2", "#98df8a",
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#393b79", "#d62728",
+)
+_COLORS = dict(zip(_ORDER, _PALETTE, strict=True))
+_GROUP = ["dataset", "backbone", "strategy", "round"]
+
+
+def strategy_color(name: str) -> str:
+    """A fixed colour per strategy, so a strategy looks the same in every figure."""
+    if name in _COLORS:
+        return _COLORS[name]
+    return _PALETTE[sum(map(ord, name)) % len(_PALETTE)]
+
+
+def _strategy_order(names) -> list[str]:
+    names = list(dict.fromkeys(names))
+    return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{what}: expected a pandas DataFrame from results.read_runs, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {missing}; got {list(frame.columns)}")
+
+
+def curve_stats(rounds: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of every (dataset, backbone, strategy, round).
+
+    rounds : one row per run and round with ``labeled_pct`` and ``miou`` (%).
+    Returns columns ``dataset, backbone, strategy, round, seeds, labeled_pct, labeled_pct_std, miou,
+    miou_std``; the std is the sample standard deviation (ddof=1) over seeds, 0.0 for a single seed.
+    """
+    _require(rounds, [*_GROUP, "seed", "labeled_pct", "miou"], "curve_stats(rounds)")
+    grouped = rounds.groupby(_GROUP, sort=True)
+    stats = grouped.agg(
+        seeds=("seed", "nunique"),
+        labeled_pct=("labeled_pct", "mean"),
+        labeled_pct_std=("labeled_pct", "std"),
+        miou=("miou", "mean"),
+        miou_std=("miou", "std"),
+    ).reset_index()
+    for column in ("labeled_pct_std", "miou_std"):
+        stats[column] = stats[column].fillna(0.0)
+    return stats
+
+
+def _draw_curves(ax, stats: pd.DataFrame, strategies: Sequence[str]) -> None:
+    for name in strategies:
+        part = stats[stats.strategy == name].sort_values("round")
+        if part.empty:
+            continue
+        x, y, s = part.labeled_pct.to_numpy(), part.miou.to_numpy(), part.miou_std.to_numpy()
+        seeds = int(part.seeds.max())
+        color = strategy_color(name)
+        ax.plot(x, y, marker="o", ms=3.5, lw=1.8, color=color, label=f"{name} (n={seeds})")
+        ax.fill_between(x, y - s, y + s, color=color, alpha=0.15, lw=0)
+
+
+def _draw_paper(ax, paper: pd.DataFrame, strategies: Sequence[str] | None, label_suffix: str) -> None:
+    names = _strategy_order(paper.strategy) if strategies is None else [s for s in strategies if s in set(paper.strategy)]
+    for name in names:
+        part = paper[paper.strategy == name].sort_values("labeled_pct")
+        ax.plot(
+            part.labeled_pct, part.miou, ls="--", lw=1.2, marker=".", color=strategy_color(name),
+            alpha=0.5, label=f"{name}{label_suffix}",
+        )
+
+
+def _style(ax, title: str) -> None:
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("labeled points (%)")
+    ax.set_ylabel("mIoU (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def plot_compare(
+    rounds: pd.DataFrame,
+    *,
+    dataset: str,
+    backbone: str,
+    strategies: Sequence[str] | None = None,
+    paper: bool = True,
+) -> Figure:
+    """Paper Fig. 5 for one dataset x backbone: mIoU vs % labeled points, mean +- std over seeds.
+
+    Where the combination is one of the paper's (real S3DIS / SemanticKITTI with minkunet / spvcnn) the
+    paper's curves (Tables 3-6) are drawn on the same axes, dashed and lighter. For a synthetic dataset
+    the paper's curves of the real dataset it imitates are drawn in a separate right-hand panel, and the
+    caption says they are not comparable. ``paper=False`` draws ours only.
+    """
+    _require(rounds, [*_GROUP, "seed", "labeled_pct", "miou"], "plot_compare(rounds)")
+    part = rounds[(rounds.dataset == dataset) & (rounds.backbone == backbone)]
+    if part.empty:
+        have = sorted({f"{d} x {b}" for d, b in zip(rounds.dataset, rounds.backbone, strict=True)})
+        raise ValueError(f"plot_compare: no runs for {dataset} x {backbone}; the runs have {have}")
+    stats = curve_stats(part)
+    names = _strategy_order(stats.strategy) if strategies is None else list(strategies)
+    same_axes = paper and paper_reference.is_paper_combo(dataset, backbone)
+    family = PAPER_FAMILY.get(dataset) if paper and not same_axes else None
+    side = family is not None and paper_reference.is_paper_combo(family, backbone)
+    figure = Figure(figsize=(11.5 if side else 6.5, 4.6), layout="constrained")
+    axes = figure.subplots(1, 2 if side else 1, squeeze=False)[0]
+    _draw_curves(axes[0], stats, names)
+    caption = f"Ours: mean +- std over seeds (band), {dataset}, {backbone}."
+    if same_axes:
+        _draw_paper(axes[0], paper_reference.miou_curves(dataset, backbone), names, " (paper)")
+        caption += " Dashed: the paper's Tables 3-6 for the same dataset and backbone."
+    _style(axes[0], f"{dataset} / {backbone}: mIoU vs labeled points")
+    if side:
+        reference = paper_reference.miou_curves(family, backbone)
+        _draw_paper(axes[1], reference, None, "")
+        _style(axes[1], f"paper: {family} / {backbone} (Tables 3-6)")
+        caption += (
+            f" Right: the paper's {family} curves, for shape only - synthetic data is NOT comparable"
+            " to the real dataset."
+        )
+    figure.suptitle(caption, fontsize=8, y=0.0, va="bottom")
+    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    return figure
+
+
+def plot_ablation(
+    rounds: pd.DataFrame,
+    *,
+    dataset: str,
+    backbone: str,
+    strategies: Sequence[str] = ABLATION_STRATEGIES,
+) -> Figure:
+    """Paper Fig. 8 for one dataset x backbone: the ablation strategies' curves, mean +- std over seeds.
+
+    The paper publishes Fig. 8 as a chart only (no table), so no paper overlay is drawn.
+    """
+    _require(rounds, [*_GROUP, "seed", "labeled_pct", "miou"], "plot_ablation(rounds)")
+    part = rounds[(rounds.dataset == dataset) & (rounds.backbone == backbone) & rounds.strategy.isin(strategies)]
+    if part.empty:
+        raise ValueError(
+            f"plot_ablation: no runs of {list(strategies)} for {dataset} x {backbone}; "
+            f"strategies present: {sorted(set(rounds.strategy))}"
+        )
+    figure = Figure(figsize=(6.5, 4.6), layout="constrained")
+    ax = figure.subplots()
+    _draw_curves(ax, curve_stats(part), [s for s in strategies if s in set(part.strategy)])
+    _style(ax, f"ablation (Fig. 8 style): {dataset} / {backbone}")
+    return figure
+
+
+def budget_rounds(rounds: pd.DataFrame, budget_pct: float | None = None) -> pd.DataFrame:
+    """The round of every run closest to ``budget_pct`` labeled points (the final round when None).
+
+    Returns ``run_id, dataset, backbone, strategy, seed, round, labeled_pct, miou``, one row per run.
+    """
+    _require(rounds, ["run_id", "round", "labeled_pct", "miou"], "budget_rounds(rounds)")
+    if budget_pct is not None and not (np.isfinite(budget_pct) and 0 < budget_pct <= 100):
+        raise ValueError(f"budget_pct must be a percentage in (0, 100], got {budget_pct!r}")
+    if budget_pct is None:
+        index = rounds.groupby("run_id")["round"].idxmax()
+    else:
+        distance = (rounds.labeled_pct - budget_pct).abs()
+        index = distance.groupby(rounds.run_id).idxmin()
+    return rounds.loc[index.to_numpy()].reset_index(drop=True)
+
+
+def _at_budget(table: pd.DataFrame, rounds: pd.DataFrame, budget_pct: float | None) -> pd.DataFrame:
+    chosen = budget_rounds(rounds, budget_pct)[["run_id", "round"]]
+    return table.merge(chosen, on=["run_id", "round"], how="inner")
+
+
+def per_class_table(
+    per_class: pd.DataFrame,
+    rounds: pd.DataFrame,
+    *,
+    dataset: str,
+    backbone: str,
+    budget_pct: float | None = None,
+    class_names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Paper Tables 1/7: per-class IoU (%) per strategy at a budget, mean over seeds.
+
+    Rows: strategies (``source`` "ours"), plus the paper's rows (``source`` "paper") where the paper has
+    the table (SemanticKITTI, minkunet, 5 %). Columns: ``source, strategy, labeled_pct, seeds, mIoU`` and
+    one column per class (``class_names`` order, else first appearance). A class IoU that is missing
+    (no ground truth) stays NaN and is left out of the mean.
+    """
+    _require(per_class, ["run_id", "dataset", "backbone", "strategy", "seed", "round", "class", "iou"], "per_class_table")
+    sel = (rounds.dataset == dataset) & (rounds.backbone == backbone)
+    part = _at_budget(per_class[(per_class.dataset == dataset) & (per_class.backbone == backbone)], rounds[sel], budget_pct)
+    if part.empty:
+        raise ValueError(f"per_class_table: no per-class IoU for {dataset} x {backbone}")
+    order = list(class_names) if class_names is not None else list(dict.fromkeys(part["class"]))
+    wide = part.pivot_table(index="strategy", columns="class", values="iou", aggfunc="mean")
+    wide = wide.reindex(columns=order)
+    chosen = budget_rounds(rounds[sel], budget_pct).groupby("strategy")
+    out = pd.DataFrame({
+        "source": "ours",
+        "strategy": wide.index,
+        "labeled_pct": chosen.labeled_pct.mean().reindex(wide.index).to_numpy(),
+        "seeds": chosen.seed.nunique().reindex(wide.index).to_numpy(),
+        "mIoU": chosen.miou.mean().reindex(wide.index).to_numpy(),
+    })
+    out = pd.concat([out.reset_index(drop=True), wide.reset_index(drop=True)], axis=1)
+    out = out.set_index("strategy", drop=False).loc[_strategy_order(out.strategy)].reset_index(drop=True)
+    if dataset == "semantickitti" and backbone == "minkunet":
+        ref = paper_reference.per_class_iou()
+        order += [c for c in paper_reference.class_names() if c not in order]
+        paper = ref.pivot_table(index="method", columns="class", values="iou").reindex(columns=order)
+        rows = pd.DataFrame({
+            "source": "paper", "strategy": paper.index, "labeled_pct": 5.0, "seeds": 3,
+            "mIoU": paper_reference.per_class_miou().reindex(paper.index).to_numpy(),
+        })
+        out = pd.concat([out, pd.concat([rows, paper.reset_index(drop=True)], axis=1)], ignore_index=True)
+    return out
+
+
+def class_distribution_table(
+    class_distribution: pd.DataFrame,
+    rounds: pd.DataFrame,
+    *,
+    dataset: str,
+    backbone: str,
+    budget_pct: float | None = None,
+    class_names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Paper Tables 2/8: labeled class distribution (per mille) per strategy at a budget, mean over seeds.
+
+    Same row/column layout as ``per_class_table`` (without ``mIoU``); the paper's Full / RAND / ReDAL rows
+    are appended for SemanticKITTI with minkunet.
+    """
+    _require(
+        class_distribution,
+        ["run_id", "dataset", "backbone", "strategy", "seed", "round", "class", "permille"],
+        "class_distribution_table",
+    )
+    sel = (rounds.dataset == dataset) & (rounds.backbone == backbone)
+    table = class_distribution[(class_distribution.dataset == dataset) & (class_distribution.backbone == backbone)]
+    part = _at_budget(table, rounds[sel], budget_pct)
+    if part.empty:
+        raise ValueError(f"class_distribution_table: no class distribution for {dataset} x {backbone}")
+    order = list(class_names) if class_names is not None else list(dict.fromkeys(part["class"]))
+    wide = part.pivot_table(index="strategy", columns="class", values="permille", aggfunc="mean").reindex(columns=order)
+    chosen = budget_rounds(rounds[sel], budget_pct).groupby("strategy")
+    out = pd.DataFrame({
+        "source": "ours",
+        "strategy": wide.index,
+        "labeled_pct": chosen.labeled_pct.mean().reindex(wide.index).to_numpy(),
+        "seeds": chosen.seed.nunique().reindex(wide.index).to_numpy(),
+    })
+    out = pd.concat([out.reset_index(drop=True), wide.reset_index(drop=True)], axis=1)
+    out = out.set_index("strategy", drop=False).loc[_strategy_order(out.strategy)].reset_index(drop=True)
+    if dataset == "semantickitti" and backbone == "minkunet":
+        ref = paper_reference.class_distribution()
+        order += [c for c in paper_reference.class_names() if c not in order]
+        paper = ref.pivot_table(index="method", columns="class", values="permille").reindex(columns=order)
+        rows = pd.DataFrame({"source": "paper", "strategy": paper.index, "labeled_pct": np.nan, "seeds": 3})
+        out = pd.concat([out, pd.concat([rows, paper.reset_index(drop=True)], axis=1)], ignore_index=True)
+    return out
+
+
+def final_miou_table(rounds: pd.DataFrame) -> pd.DataFrame:
+    """mIoU (%) at every run's last round, mean +- std over seeds, per dataset x backbone x strategy.
+
+    Columns: ``dataset, backbone, strategy, rounds, seeds, labeled_pct, miou, miou_std, initial_miou,
+    gain`` (gain = final - initial mIoU, mean over seeds), sorted by dataset, backbone, descending miou.
+    """
+    _require(rounds, ["run_id", "dataset", "backbone", "strategy", "seed", "round", "labeled_pct", "miou"], "final_miou_table")
+    last = budget_rounds(rounds, None)
+    first = rounds.loc[rounds.groupby("run_id")["round"].idxmin().to_numpy(), ["run_id", "miou"]]
+    last = last.merge(first.rename(columns={"miou": "initial_miou"}), on="run_id")
+    last["gain"] = last.miou - last.initial_miou
+    table = last.groupby(["dataset", "backbone", "strategy"]).agg(
+        rounds=("round", "max"),
+        seeds=("seed", "nunique"),
+        labeled_pct=("labeled_pct", "mean"),
+        miou=("miou", "mean"),
+        miou_std=("miou", "std"),
+        initial_miou=("initial_miou", "mean"),
+        gain=("gain", "mean"),
+    ).reset_index()
+    table["miou_std"] = table["miou_std"].fillna(0.0)
+    return table.sort_values(["dataset", "backbone", "miou"], ascending=[True, True, False]).reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame, *, floatfmt: str = ".2f") -> str:
+    """A GitHub-flavoured Markdown table; NaN prints as an em dash ("-")."""
+    def cell(value) -> str:
+        if isinstance(value, float | np.floating):
+            return "-" if not np.isfinite(value) else format(value, floatfmt)
+        return str(value).replace("|", "\\|")
+
+    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def save_figure(figure: Figure, directory: str | Path, stem: str, *, dpi: int = 130) -> list[Path]:
+    """Write ``<directory>/<stem>.png`` and ``.svg``; returns both paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{stem}.png", directory / f"{stem}.svg"]
+    for path in paths:
+        figure.savefig(path, dpi=dpi, bbox_inches="tight")
+    return paths
+
+
+def write_table(table: pd.DataFrame, directory: str | Path, stem: str, *, title: str | None = None) -> list[Path]:
+    """Write ``<directory>/<stem>.csv`` and ``.md`` (with an optional heading); returns both paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    csv, md = directory / f"{stem}.csv", directory / f"{stem}.md"
+    table.to_csv(csv, index=False)
+    heading = f"## {title}\n\n" if title else ""
+    md.write_text(heading + to_markdown(table), encoding="utf-8")
+    return [csv, md]
+
+
+def plot_region_sizes(region: np.ndarray, *, bins: int = 40, title: str = "region sizes") -> Figure:
+    """Histogram of points per region. region : (N,) int64 region id of every point (>= 0)."""
+    region = np.asarray(region)
+    if region.ndim != 1 or region.size == 0 or region.min() < 0:
+        raise ValueError(f"region must be a non-empty (N,) array of ids >= 0, got shape {region.shape}")
+    sizes = np.bincount(region)
+    sizes = sizes[sizes > 0]
+    figure = Figure(figsize=(6, 3.6), layout="constrained")
+    ax = figure.subplots()
+    ax.hist(sizes, bins=np.geomspace(max(1, sizes.min()), sizes.max() + 1, bins), color="#1f77b4")
+    ax.set_xscale("log")
+    ax.set_xlabel("points per region")
+    ax.set_ylabel("regions")
+    ax.set_title(f"{title}: {sizes.size} regions, median {int(np.median(sizes))} points", fontsize=10)
+    return figure
+
+
+def scatter3d(
+    xyz: np.ndarray,
+    values: np.ndarray,
+    *,
+    categorical: bool,
+    rng: np.random.Generator,
+    max_points: int = 30000,
+    title: str = "",
+    names: Sequence[str] | None = None,
+    point_size: float = 1.6,
+) -> go.Figure:
+    """A plotly 3D scatter of a point cloud coloured by ``values``, randomly subsampled.
+
+    xyz    : (N, 3) float coordinates;  values : (N,) per-point values (ids when ``categorical``,
+    e.g. regions or classes; floats otherwise, e.g. scores). ``names`` labels categorical ids (class
+    names); ``rng`` draws the subsample of at most ``max_points`` points.
+    """
+    import plotly.graph_objects as go
+
+    xyz = np.asarray(xyz)
+    values = np.asarray(values)
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] == 0:
+        raise ValueError(f"scatter3d: xyz must be a non-empty (N, 3) array, got shape {xyz.shape}")
+    if values.shape != (xyz.shape[0],):
+        raise ValueError(f"scatter3d: values must have shape ({xyz.shape[0]},), got {values.shape}")
+    if max_points < 1:
+        raise ValueError(f"scatter3d: max_points must be >= 1, got {max_points}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"scatter3d: rng must be a numpy Generator, got {type(rng).__name__}")
+    keep = np.arange(xyz.shape[0])
+    if keep.size > max_points:
+        keep = np.sort(rng.choice(keep.size, size=max_points, replace=False))
+    p, v = xyz[keep], values[keep]
+    marker = {"size": point_size}
+    hover = None
+    if categorical:
+        ids = v.astype(np.int64)
+        # shuffle ids to colours so that neighbouring ids (adjacent regions) get distinct colours
+        palette = np.array(_qualitative(), dtype=object)
+        marker["color"] = palette[(ids * 7919) % len(palette)].tolist()
+        hover = [names[i] if names is not None and 0 <= i < len(names) else str(i) for i in ids]
+    else:
+        marker.update(color=v.astype(np.float64), colorscale="Viridis", showscale=True, colorbar={"thickness": 12})
+    trace = go.Scatter3d(
+        x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers", marker=marker,
+        text=hover, hoverinfo="text" if hover is not None else "all",
+    )
+    figure = go.Figure(trace)
+    figure.update_layout(
+        title={"text": f"{title} ({keep.size} of {xyz.shape[0]} points)", "font": {"size": 12}},
+        scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=False,
+    )
+    return figure
+
+
+def _qualitative() -> list[str]:
+    import plotly.express as px
+
+    return list(px.colors.qualitative.Dark24) + list(px.colors.qualitative.Light24)
+
+
+def write_html(figure: go.Figure, path: str | Path) -> Path:
+    """Write a self-contained HTML file (plotly.js embedded, works offline)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    return path

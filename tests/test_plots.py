@@ -1,0 +1,183 @@
+"""plots.py from planted DataFrames in the read_runs format, and a headless-Chromium check of a 3D view."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from redal_core import plots
+
+CLASSES = ["ceiling", "floor", "wall", "chair"]
+
+
+def _frames(dataset="synthetic-indoor", backbone="minkunet"):
+    """Two strategies x two seeds x rounds 0..2 with planted mIoU values."""
+    planted = {  # (strategy, seed) -> miou per round
+        ("RAND", 0): [20.0, 30.0, 40.0],
+        ("RAND", 1): [22.0, 34.0, 44.0],
+        ("ReDAL", 0): [21.0, 41.0, 51.0],
+        ("ReDAL", 1): [21.0, 45.0, 57.0],
+    }
+    rounds, per_class, dist = [], [], []
+    for (strategy, seed), values in planted.items():
+        run_id = f"{dataset}-{backbone}-{strategy.lower()}-s{seed}"
+        for r, miou in enumerate(values):
+            pct = 3.0 + 2.0 * r + 0.1 * seed
+            common = dict(run_id=run_id, dataset=dataset, backbone=backbone, strategy=strategy, seed=seed, round=r)
+            rounds.append(dict(common, labeled_points=1000 * (r + 1), labeled_pct=pct, miou=miou,
+                               wall_s=1.0, train_s=0.5, select_s=0.1))
+            for k, name in enumerate(CLASSES):
+                iou = np.nan if (name == "chair" and seed == 1) else miou + k
+                per_class.append(dict(common, **{"class": name, "iou": iou}))
+                dist.append(dict(common, **{"class": name, "labeled_points": 10 * (k + 1), "permille": 100.0 * (k + 1) + seed}))
+    return pd.DataFrame(rounds), pd.DataFrame(per_class), pd.DataFrame(dist)
+
+
+def test_curve_stats_mean_and_sample_std():
+    rounds, _, _ = _frames()
+    stats = plots.curve_stats(rounds)
+    row = stats[(stats.strategy == "ReDAL") & (stats["round"] == 2)].iloc[0]
+    assert row.miou == pytest.approx(54.0)
+    assert row.miou_std == pytest.approx(np.std([51.0, 57.0], ddof=1))
+    assert row.labeled_pct == pytest.approx(7.05)
+    assert row.seeds == 2
+    single = plots.curve_stats(rounds[rounds.seed == 0])
+    assert (single.miou_std == 0.0).all()
+
+
+def test_compare_figure_draws_the_means_and_a_separate_paper_panel_for_synthetic():
+    rounds, _, _ = _frames()
+    figure = plots.plot_compare(rounds, dataset="synthetic-indoor", backbone="minkunet")
+    ours, paper = figure.axes[0], figure.axes[1]
+    lines = {line.get_label(): line for line in ours.get_lines()}
+    assert set(lines) == {"RAND (n=2)", "ReDAL (n=2)"}
+    np.testing.assert_allclose(lines["RAND (n=2)"].get_ydata(), [21.0, 32.0, 42.0])
+    np.testing.assert_allclose(lines["RAND (n=2)"].get_xdata(), [3.05, 5.05, 7.05])
+    paper_labels = {line.get_label() for line in paper.get_lines()}
+    assert "ReDAL" in paper_labels and "MCDR" not in paper_labels  # s3dis / MinkowskiNet has no MCDR
+    assert "NOT comparable" in figure._suptitle.get_text()
+
+
+def test_compare_figure_overlays_the_paper_on_a_paper_combo():
+    rounds, _, _ = _frames(dataset="s3dis", backbone="spvcnn")
+    figure = plots.plot_compare(rounds, dataset="s3dis", backbone="spvcnn")
+    assert len(figure.axes) == 1
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    paper = lines["ReDAL (paper)"]
+    assert paper.get_linestyle() == "--"
+    np.testing.assert_allclose(paper.get_ydata()[:2], [27.86, 41.27])
+    assert "RAND (paper)" in lines and "ENT (paper)" not in lines  # only the strategies we ran
+
+
+def test_compare_rejects_a_missing_combo():
+    rounds, _, _ = _frames()
+    with pytest.raises(ValueError, match="no runs for s3dis x spvcnn"):
+        plots.plot_compare(rounds, dataset="s3dis", backbone="spvcnn")
+    with pytest.raises(ValueError, match="missing column"):
+        plots.curve_stats(rounds.drop(columns=["miou"]))
+
+
+def test_ablation_only_draws_ablation_strategies():
+    rounds, _, _ = _frames()
+    figure = plots.plot_ablation(rounds, dataset="synthetic-indoor", backbone="minkunet")
+    assert {line.get_label() for line in figure.axes[0].get_lines()} == {"ReDAL (n=2)"}
+
+
+def test_tables_at_a_budget(tmp_path):
+    rounds, per_class, dist = _frames()
+    chosen = plots.budget_rounds(rounds, 5.0)
+    assert set(chosen["round"]) == {1}
+    table = plots.per_class_table(per_class, rounds, dataset="synthetic-indoor", backbone="minkunet", budget_pct=5.0)
+    redal = table[table.strategy == "ReDAL"].iloc[0]
+    assert redal.mIoU == pytest.approx(43.0)
+    assert redal.floor == pytest.approx(44.0)
+    assert redal.chair == pytest.approx(41.0 + 3)  # seed 1's missing chair IoU is left out, not counted as 0
+    assert list(table.columns[5:]) == CLASSES
+    final = plots.per_class_table(per_class, rounds, dataset="synthetic-indoor", backbone="minkunet")
+    assert final[final.strategy == "RAND"].iloc[0].mIoU == pytest.approx(42.0)
+    distribution = plots.class_distribution_table(dist, rounds, dataset="synthetic-indoor", backbone="minkunet")
+    assert distribution[distribution.strategy == "RAND"].iloc[0].wall == pytest.approx(300.5)
+    paths = plots.write_table(table, tmp_path, "per_class", title="t")
+    md = paths[1].read_text()
+    assert md.startswith("## t\n\n| source | strategy | labeled_pct | seeds | mIoU | ceiling |")
+    assert "| ours | ReDAL | 5.05 | 2 | 43.00 | 43.00 | 44.00 | 45.00 | 44.00 |" in md
+    assert pd.read_csv(paths[0]).shape == table.shape
+    assert plots.to_markdown(pd.DataFrame({"a": [np.nan, 1.0]})).splitlines()[2:] == ["| - |", "| 1.00 |"]
+
+
+def test_paper_rows_join_semantickitti_minkunet_tables():
+    rounds, per_class, dist = _frames(dataset="semantickitti", backbone="minkunet")
+    table = plots.per_class_table(per_class, rounds, dataset="semantickitti", backbone="minkunet", budget_pct=5)
+    paper = table[table.source == "paper"].set_index("strategy")
+    assert paper.loc["ReDAL", "mIoU"] == 59.8 and paper.loc["ReDAL", "bicyclist"] == 84.1
+    dtable = plots.class_distribution_table(dist, rounds, dataset="semantickitti", backbone="minkunet")
+    assert dtable[dtable.source == "paper"].set_index("strategy").loc["ReDAL", "road"] == 168.16
+
+
+def test_final_miou_table():
+    rounds, _, _ = _frames()
+    table = plots.final_miou_table(rounds)
+    assert table.strategy.tolist() == ["ReDAL", "RAND"]
+    redal = table.iloc[0]
+    assert redal.miou == pytest.approx(54.0) and redal.gain == pytest.approx(33.0) and redal.rounds == 2
+    md = plots.to_markdown(table)
+    assert md.splitlines()[2].startswith("| synthetic-indoor | minkunet | ReDAL | 2 | 2 |")
+
+
+def test_save_figure_and_region_histogram(tmp_path):
+    region = np.repeat(np.arange(30), np.arange(1, 31))
+    figure = plots.plot_region_sizes(region)
+    png, svg = plots.save_figure(figure, tmp_path, "sizes")
+    assert png.stat().st_size > 1000 and svg.read_text().lstrip().startswith("<?xml")
+    assert "30 regions" in figure.axes[0].get_title()
+    with pytest.raises(ValueError):
+        plots.plot_region_sizes(np.array([-1, 0]))
+
+
+def test_scatter3d_subsamples_reproducibly():
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(5000, 3)).astype(np.float32)
+    values = (xyz[:, 0] > 0).astype(np.int64)
+    a = plots.scatter3d(xyz, values, categorical=True, max_points=700, rng=np.random.default_rng(1))
+    b = plots.scatter3d(xyz, values, categorical=True, max_points=700, rng=np.random.default_rng(1))
+    assert len(a.data[0].x) == 700
+    np.testing.assert_array_equal(a.data[0].x, b.data[0].x)
+    # colours follow the values: the two classes get two colours
+    assert len(set(a.data[0].marker.color)) == 2
+    cont = plots.scatter3d(xyz, xyz[:, 2], categorical=False, rng=rng)
+    assert len(cont.data[0].x) == 5000
+    with pytest.raises(ValueError, match="values must have shape"):
+        plots.scatter3d(xyz, values[:10], categorical=True, rng=rng)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_plotly_html_screenshot_is_not_blank(tmp_path):
+    import matplotlib.image
+
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform(0, 4, size=(4000, 3))
+    figure = plots.scatter3d(xyz, (xyz[:, 0] * 3).astype(np.int64), categorical=True, rng=rng, point_size=4)
+    html = plots.write_html(figure, tmp_path / "view.html")
+    assert "plotly" in html.read_text()[:5_000_000].lower()
+    png = tmp_path / "shot.png"
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=800,600",
+        "--virtual-time-budget=5000", html.as_uri(),
+    ]
+    subprocess.run(command, check=True, timeout=120, capture_output=True)
+    image = matplotlib.image.imread(png)[..., :3]
+    pixels = (image.reshape(-1, 3) * 255).round().astype(np.int64)
+    background = np.all(pixels >= 250, axis=1)
+    distinct = np.unique(pixels[:, 0] * 65536 + pixels[:, 1] * 256 + pixels[:, 2]).size
+    assert (~background).mean() > 0.02, "the screenshot is (almost) all white"
+    assert distinct > 20, f"only {distinct} distinct colours in the screenshot"
