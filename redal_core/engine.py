@@ -1,0 +1,319 @@
+"""Train, fine-tune, evaluate and predict: one process on CPU/CUDA, or several under ``torchrun`` (DDP).
+
+Samples are ``(xyz (N,3) float32, feats (N,C) float32, labels (N,) int64 | None)`` tuples, taken from any
+sequence (``ScanSamples`` reads them lazily from a dataset), collated a batch at a time with
+``redal_core.data.voxelize.collate``. Models follow the models contract:
+``model(batch) -> (logits (P, K), features (P, F))`` per point.
+
+Distributed: when ``torch.distributed`` is initialized with more than one process (``init_distributed``
+does it from torchrun's ``WORLD_SIZE`` / ``RANK`` environment: gloo on CPU, nccl on CUDA), ``train`` wraps
+the model in ``DistributedDataParallel`` and gives each rank every ``world``-th batch of the shared
+permutation, ``evaluate`` shards the scans and all-reduces the confusion matrix. ``predict`` is per
+process; callers shard the scans (``shard``) and gather their reductions.
+
+Randomness: batch order comes from the ``rng`` passed in; weight initialisation and dropout use torch's
+generator, which the caller seeds (the loop seeds it from ``(seed, round)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from redal_core import IGNORE_INDEX
+from redal_core.data.voxelize import collate, input_features
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+Sample = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
+
+
+# -- samples --------------------------------------------------------------------------------------------
+class ScanSamples(Sequence):
+    """Lazy ``(xyz, feats, labels)`` samples of a dataset's scans ``indices``.
+
+    label_fn : ``label_fn(index, scan) -> (N,) int64`` training labels (IGNORE_INDEX where unlabeled);
+               None gives the ground truth; ``with_labels=False`` gives None (prediction).
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        indices: Sequence[int],
+        *,
+        label_fn: Callable[[int, Any], np.ndarray] | None = None,
+        with_labels: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.indices = [int(i) for i in indices]
+        self.label_fn = label_fn
+        self.with_labels = with_labels
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> Sample:  # type: ignore[override]
+        index = self.indices[j]
+        scan = self.dataset[index]
+        feats = input_features(scan.xyz, scan.rgb, scan.intensity)
+        if not self.with_labels:
+            labels = None
+        elif self.label_fn is None:
+            labels = np.asarray(scan.labels, np.int64)
+        else:
+            labels = self.label_fn(index, scan)
+        return np.asarray(scan.xyz, np.float32), feats, labels
+
+
+# -- devices and processes ------------------------------------------------------------------------------
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` -> the local CUDA device if available (``cuda:LOCAL_RANK`` under torchrun), else CPU."""
+    import torch
+
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cuda" and "LOCAL_RANK" in os.environ:
+        spec = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {spec!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'")
+    if spec != "cpu" and not spec.startswith("cuda"):
+        raise ValueError(f"device {spec!r} is not valid; valid: auto, cpu, cuda, cuda:N")
+    return torch.device(spec)
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join the process group torchrun describes (``WORLD_SIZE`` > 1); True when distributed.
+
+    gloo on CPU, nccl on CUDA. A no-op (False) in a single process; idempotent.
+    """
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    return True
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) when not distributed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def shard(items: Sequence[Any], rank: int, size: int) -> list[Any]:
+    """Every ``size``-th item starting at ``rank`` (a rank's share, in order)."""
+    return list(items)[rank::size]
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "module", model)
+
+
+# -- training -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainResult:
+    """optimizer_state : the Adam state after the last step (to fine-tune from, or checkpoint);
+    epoch_losses : mean training loss of each epoch (averaged over ranks)."""
+
+    optimizer_state: dict[str, Any]
+    epoch_losses: list[float]
+
+
+def train(
+    model: nn.Module,
+    samples: Sequence[Sample],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    voxel_size: float,
+    device: torch.device | str,
+    rng: np.random.Generator,
+    optimizer_state: dict[str, Any] | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` in place with Adam(lr) and cross entropy ignoring ``IGNORE_INDEX``.
+
+    samples : sequence of (xyz (N,3), feats (N,C), labels (N,) int64) with at least one labeled point each
+    epochs  : passes over ``samples`` (0 returns at once); each epoch draws a permutation from ``rng``
+    optimizer_state : an Adam ``state_dict`` to continue from (fine-tuning), or None (from scratch)
+    Under DDP every rank draws the same permutation and takes every ``world``-th batch; the batch list
+    is padded (wrapping around) to a multiple of the world size so every rank takes as many steps.
+    """
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
+    from tqdm.auto import tqdm
+
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(samples) == 0:
+        raise ValueError("train needs at least one sample (no scan has a labeled point)")
+    device = torch.device(device)
+    rank, size = world()
+    model.to(device)
+    net = DistributedDataParallel(model) if size > 1 else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    criterion = torch.nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    losses: list[float] = []
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, leave=False)
+    for _ in bar:
+        order = rng.permutation(len(samples))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        if size > 1 and len(batches) % size:
+            batches += batches[: size - len(batches) % size]
+        net.train()
+        total = torch.zeros(2, dtype=torch.float64, device=device)
+        for chunk in batches[rank::size]:
+            batch = collate([samples[int(j)] for j in chunk], voxel_size).to(device)
+            logits, _ = net(batch)
+            loss = criterion(logits, batch.labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += torch.stack([loss.detach().double(), torch.ones((), dtype=torch.float64, device=device)])
+        if size > 1:
+            torch.distributed.all_reduce(total)
+        losses.append(float(total[0] / total[1]))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    bar.close()
+    return TrainResult(optimizer_state=optimizer.state_dict(), epoch_losses=losses)
+
+
+# -- evaluation -----------------------------------------------------------------------------------------
+def evaluate(
+    model: nn.Module,
+    dataset: Any,
+    indices: Sequence[int],
+    *,
+    voxel_size: float,
+    device: torch.device | str,
+    num_classes: int,
+    batch_size: int = 1,
+) -> np.ndarray:
+    """(num_classes, num_classes) int64 confusion over ALL points of scans ``indices`` (rows: truth).
+
+    The model's per-point logits are read back at every original point (through the batch's inverse
+    voxel map); points whose ground truth is ``IGNORE_INDEX`` are not counted. Under DDP each rank
+    evaluates its share and the matrices are summed.
+    """
+    return confusion(
+        model, ScanSamples(dataset, indices), voxel_size=voxel_size, device=device,
+        num_classes=num_classes, batch_size=batch_size,
+    )
+
+
+def confusion(
+    model: nn.Module,
+    samples: Sequence[Sample],
+    *,
+    voxel_size: float,
+    device: torch.device | str,
+    num_classes: int,
+    batch_size: int = 1,
+) -> np.ndarray:
+    """As ``evaluate``, over any labeled samples (labels (N,) int64, IGNORE_INDEX not counted)."""
+    import torch
+
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    device = torch.device(device)
+    rank, size = world()
+    model = _unwrap(model).to(device).eval()
+    matrix = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
+    mine = shard(range(len(samples)), rank, size)
+    with torch.inference_mode():
+        for start in range(0, len(mine), batch_size):
+            batch = collate([samples[j] for j in mine[start : start + batch_size]], voxel_size).to(device)
+            logits, _ = model(batch)
+            truth = batch.labels
+            valid = truth != IGNORE_INDEX
+            if ((truth[valid] < 0) | (truth[valid] >= num_classes)).any():
+                bad = truth[valid][(truth[valid] < 0) | (truth[valid] >= num_classes)][0].item()
+                raise ValueError(f"ground truth label {bad} is outside 0..{num_classes - 1} (and not IGNORE_INDEX)")
+            pred = logits.argmax(dim=1)
+            matrix += torch.bincount(truth[valid] * num_classes + pred[valid], minlength=num_classes * num_classes)
+    if size > 1:
+        torch.distributed.all_reduce(matrix)
+    return matrix.view(num_classes, num_classes).cpu().numpy()
+
+
+# -- prediction -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Prediction:
+    """One scan's predictions.
+
+    probs    : (N, K) float32 softmax of the deterministic (eval-mode) pass
+    features : (N, F) float32 per-point features of that pass
+    mc_probs : (T, N, K) float32 softmax of T passes with dropout active, or None
+    """
+
+    probs: np.ndarray
+    features: np.ndarray
+    mc_probs: np.ndarray | None
+
+
+def predict(
+    model: nn.Module,
+    samples: Sequence[Sample],
+    *,
+    voxel_size: float,
+    device: torch.device | str,
+    mc_passes: int = 0,
+    batch_size: int = 1,
+) -> Iterator[Prediction]:
+    """Yield a ``Prediction`` per sample, in order, streaming one batch at a time.
+
+    mc_passes : 0 for none, else T forward passes with only the dropout layers in train mode
+                (``redal_core.models.enable_mc_dropout``); dropout draws from torch's generator.
+    """
+    import torch
+
+    if mc_passes < 0:
+        raise ValueError(f"mc_passes must be >= 0, got {mc_passes}")
+    device = torch.device(device)
+    model = _unwrap(model).to(device)
+    if mc_passes and not getattr(model, "has_dropout", False):
+        raise ValueError(f"{type(model).__name__} has no dropout, so MC-dropout passes are impossible (use spvcnn)")
+    with torch.inference_mode():
+        for start in range(0, len(samples), batch_size):
+            chunk = [samples[j] for j in range(start, min(start + batch_size, len(samples)))]
+            batch = collate([(xyz, feats, None) for xyz, feats, _ in chunk], voxel_size).to(device)
+            model.eval()
+            logits, features = model(batch)
+            probs = torch.softmax(logits.float(), dim=1)
+            mc = None
+            if mc_passes:
+                from redal_core.models import enable_mc_dropout
+
+                enable_mc_dropout(model)
+                mc = torch.stack([torch.softmax(model(batch)[0].float(), dim=1) for _ in range(mc_passes)])
+                model.eval()
+            per_probs = batch.split(probs)
+            per_features = batch.split(features.float())
+            per_mc = list(mc.split(batch.point_counts, dim=1)) if mc is not None else [None] * len(chunk)
+            for p, f, m in zip(per_probs, per_features, per_mc, strict=True):
+                yield Prediction(
+                    probs=p.cpu().numpy(), features=f.cpu().numpy(), mc_probs=None if m is None else m.cpu().numpy()
+                )

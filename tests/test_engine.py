@@ -1,0 +1,249 @@
+"""engine: train / evaluate / predict against a tiny per-point network with planted answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from redal_core import IGNORE_INDEX
+from redal_core.engine import (
+    ScanSamples,
+    TrainResult,
+    confusion,
+    evaluate,
+    predict,
+    resolve_device,
+    shard,
+    train,
+)
+
+K = 3
+VOXEL = 0.1
+
+
+class TinyNet(nn.Module):
+    """Per-point MLP plus its voxel's mean feature (read back through ``batch.inverse``)."""
+
+    def __init__(self, in_channels: int = 6, num_classes: int = K, *, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.point = nn.Linear(in_channels, 16)
+        self.voxel = nn.Linear(in_channels, 16, bias=False)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(16, num_classes)
+        self.has_dropout = dropout > 0
+        self.feature_dim = 16
+
+    def forward(self, batch):
+        h = torch.relu(self.point(batch.point_feats) + self.voxel(batch.feats)[batch.inverse])
+        return self.head(self.drop(h)), h
+
+
+class PointNet(TinyNet):
+    """Only per-point inputs: a point's output does not depend on any other point."""
+
+    def forward(self, batch):
+        h = torch.relu(self.point(batch.point_feats))
+        return self.head(self.drop(h)), h
+
+
+class OracleNet(nn.Module):
+    """Planted predictions: class = the point's first feature channel (rgb[0] / 255 * (K-1), rounded)."""
+
+    has_dropout = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, batch):
+        cls = torch.round(batch.point_feats[:, 0] * (K - 1)).long()
+        return torch.nn.functional.one_hot(cls, K).float() * 10 + self.dummy, batch.point_feats
+
+
+def make_samples(n_scans: int, seed: int, points: int = 200) -> list:
+    """Scans whose label is encoded in the red channel (a learnable, planted rule)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_scans):
+        xyz = rng.uniform(0, 2, size=(points, 3)).astype(np.float32)
+        labels = rng.integers(0, K, size=points).astype(np.int64)
+        rgb = np.zeros((points, 3), np.float32)
+        rgb[:, 0] = labels / (K - 1)
+        rgb[:, 1:] = rng.uniform(0, 1, size=(points, 2))
+        feats = np.concatenate([rgb, xyz - xyz.mean(0)], axis=1).astype(np.float32)
+        out.append((xyz, feats, labels))
+    return out
+
+
+def params_of(model) -> list[np.ndarray]:
+    return [p.detach().clone().numpy() for p in model.parameters()]
+
+
+def fit(model, samples, *, epochs=3, seed=0, state=None, rng=None):
+    return train(
+        model, samples, epochs=epochs, lr=0.01, batch_size=2, voxel_size=VOXEL, device="cpu",
+        rng=rng if rng is not None else np.random.default_rng(seed), optimizer_state=state, progress=False,
+    )
+
+
+def test_training_learns_a_planted_rule():
+    torch.manual_seed(0)
+    model = TinyNet()
+    samples = make_samples(6, seed=1)
+    result = fit(model, samples, epochs=15)
+    assert isinstance(result, TrainResult) and len(result.epoch_losses) == 15
+    assert result.epoch_losses[-1] < 0.5 * result.epoch_losses[0]
+    matrix = confusion(model, make_samples(2, seed=2), voxel_size=VOXEL, device="cpu", num_classes=K)
+    assert np.trace(matrix) / matrix.sum() > 0.9
+
+
+def test_unlabeled_points_do_not_count():
+    """IGNORE_INDEX points give exactly the same training as removing them (per-point network)."""
+    samples = make_samples(4, seed=3)
+    rng = np.random.default_rng(0)
+    masked, removed = [], []
+    for xyz, feats, labels in samples:
+        keep = rng.random(labels.shape[0]) < 0.3
+        masked.append((xyz, feats, np.where(keep, labels, IGNORE_INDEX)))
+        removed.append((xyz[keep], feats[keep], labels[keep]))
+    torch.manual_seed(1)
+    a = PointNet()
+    torch.manual_seed(1)
+    b = PointNet()
+    la = fit(a, masked).epoch_losses
+    lb = fit(b, removed).epoch_losses
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+    for pa, pb in zip(params_of(a), params_of(b), strict=True):
+        np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+def test_training_is_deterministic_and_resumable():
+    samples = make_samples(5, seed=4)
+    torch.manual_seed(2)
+    a = TinyNet()
+    fit(a, samples, epochs=2, seed=7)
+    torch.manual_seed(2)
+    b = TinyNet()
+    rng = np.random.default_rng(7)
+    first = fit(b, samples, epochs=1, rng=rng)
+    fit(b, samples, epochs=1, rng=rng, state=first.optimizer_state)
+    for pa, pb in zip(params_of(a), params_of(b), strict=True):
+        np.testing.assert_array_equal(pa, pb)
+
+
+def test_train_rejects_empty_and_zero_epochs_is_a_no_op():
+    model = TinyNet()
+    with pytest.raises(ValueError, match="at least one sample"):
+        fit(model, [])
+    before = params_of(model)
+    assert fit(model, make_samples(1, 0), epochs=0).epoch_losses == []
+    for pa, pb in zip(before, params_of(model), strict=True):
+        np.testing.assert_array_equal(pa, pb)
+
+
+def test_confusion_planted_and_ignores_unlabeled():
+    samples = make_samples(3, seed=5)
+    xyz, feats, labels = samples[0]
+    labels = labels.copy()
+    labels[:50] = IGNORE_INDEX
+    samples[0] = (xyz, feats, labels)
+    matrix = confusion(OracleNet(), samples, voxel_size=VOXEL, device="cpu", num_classes=K, batch_size=2)
+    truth = np.concatenate([s[2] for s in samples])
+    expected = np.bincount(truth[truth != IGNORE_INDEX], minlength=K)
+    np.testing.assert_array_equal(matrix, np.diag(expected))
+    assert matrix.dtype == np.int64
+
+
+def test_confusion_matches_dense_reference():
+    torch.manual_seed(3)
+    model = TinyNet()
+    samples = make_samples(3, seed=6)
+    matrix = confusion(model, samples, voxel_size=VOXEL, device="cpu", num_classes=K, batch_size=2)
+    reference = np.zeros((K, K), np.int64)
+    for sample, pred in zip(samples, predict(model, samples, voxel_size=VOXEL, device="cpu"), strict=True):
+        np.add.at(reference, (sample[2], pred.probs.argmax(1)), 1)
+    np.testing.assert_array_equal(matrix, reference)
+
+
+def test_confusion_rejects_out_of_range_labels():
+    xyz, feats, labels = make_samples(1, seed=0)[0]
+    with pytest.raises(ValueError, match="outside 0..2"):
+        confusion(OracleNet(), [(xyz, feats, labels + 5)], voxel_size=VOXEL, device="cpu", num_classes=K)
+
+
+def test_predict_shapes_and_batching():
+    torch.manual_seed(4)
+    model = TinyNet(dropout=0.5)
+    samples = make_samples(3, seed=8, points=120)
+    one = list(predict(model, samples, voxel_size=VOXEL, device="cpu", batch_size=1))
+    two = list(predict(model, samples, voxel_size=VOXEL, device="cpu", batch_size=2))
+    assert len(one) == len(two) == 3
+    for a, b in zip(one, two, strict=True):
+        assert a.probs.shape == (120, K) and a.probs.dtype == np.float32
+        assert a.features.shape == (120, 16) and a.mc_probs is None
+        np.testing.assert_allclose(a.probs.sum(1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(a.probs, b.probs, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_mc_passes_vary_and_leave_eval_mode(monkeypatch):
+    import redal_core.models as models
+
+    def enable(model):  # the models contract: only dropout layers in train mode
+        for m in model.modules():
+            if isinstance(m, nn.Dropout):
+                m.train()
+
+    if not hasattr(models, "enable_mc_dropout"):
+        monkeypatch.setattr(models, "enable_mc_dropout", enable, raising=False)
+    torch.manual_seed(5)
+    model = TinyNet(dropout=0.5)
+    samples = make_samples(2, seed=9, points=100)
+    preds = list(predict(model, samples, voxel_size=VOXEL, device="cpu", mc_passes=4))
+    assert preds[0].mc_probs.shape == (4, 100, K)
+    np.testing.assert_allclose(preds[0].mc_probs.sum(2), 1.0, rtol=1e-5)
+    assert not np.allclose(preds[0].mc_probs[0], preds[0].mc_probs[1])
+    assert not model.training and not model.drop.training
+    plain = list(predict(model, samples, voxel_size=VOXEL, device="cpu"))
+    np.testing.assert_allclose(plain[0].probs, preds[0].probs, rtol=1e-6)
+    with pytest.raises(ValueError, match="no dropout.*spvcnn"):
+        list(predict(TinyNet(), samples, voxel_size=VOXEL, device="cpu", mc_passes=2))
+
+
+class _Dataset:
+    """A minimal dataset: ``ds[i] -> Scan``."""
+
+    def __init__(self, samples):
+        from redal_core.data.scan import Scan
+
+        self.scans = [
+            Scan(xyz=xyz, rgb=(feats[:, :3] * 255).round().astype(np.uint8), intensity=None, labels=labels, name=str(i))
+            for i, (xyz, feats, labels) in enumerate(samples)
+        ]
+
+    def __len__(self):
+        return len(self.scans)
+
+    def __getitem__(self, i):
+        return self.scans[i]
+
+
+def test_evaluate_and_scan_samples_on_a_dataset():
+    ds = _Dataset(make_samples(4, seed=10))
+    matrix = evaluate(OracleNet(), ds, [1, 3], voxel_size=VOXEL, device="cpu", num_classes=K)
+    truth = np.concatenate([ds[1].labels, ds[3].labels])
+    np.testing.assert_array_equal(matrix, np.diag(np.bincount(truth, minlength=K)))
+    samples = ScanSamples(ds, [2], label_fn=lambda i, scan: np.full(scan.num_points, IGNORE_INDEX, np.int64))
+    xyz, feats, labels = samples[0]
+    assert feats.shape == (200, 6) and (labels == IGNORE_INDEX).all()
+    assert ScanSamples(ds, [0], with_labels=False)[0][2] is None
+
+
+def test_devices_and_shards():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="tpu"):
+        resolve_device("tpu")
+    assert shard(range(7), 1, 3) == [1, 4]
+    assert sorted(shard(range(7), 0, 2) + shard(range(7), 1, 2)) == list(range(7))
