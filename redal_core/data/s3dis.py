@@ -210,7 +210,7 @@ def _repair_control_bytes(data: bytes, path: Path) -> bytes:
         for rule, fixed in (("deleted", _CONTROL.sub(b"", line)), ("replaced by spaces", _CONTROL.sub(b" ", line))):
             if _line_problem(fixed) is None:
                 warnings.warn(
-                    f"{path}: line {index + 1}: control byte(s) {bytes(sorted(set(_CONTROL.findall(line))))!r} "
+                    f"{path}: line {index + 1}: control byte(s) {b''.join(sorted(set(_CONTROL.findall(line))))!r} "
                     f"{rule}: {line!r} -> {fixed!r}",
                     stacklevel=4,
                 )

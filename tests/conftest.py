@@ -1,0 +1,68 @@
+"""Shared fixtures: the read-only shared folder (real samples) and writers of tiny files in the original formats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+#: ``<repo>/../shared``: the paper, its numbers and the real SemanticKITTI samples (never copied into the repo).
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared folder next to the repository; skips the test when it is absent."""
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"shared folder {SHARED_DIR} is absent (paper and real samples live there)")
+    return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def real_samples(shared_dir: Path) -> Path:
+    """Root of the six real SemanticKITTI scans (``sequences/XX/...``); skips when absent."""
+    root = shared_dir / "real_samples" / "semantickitti"
+    if not (root / "sequences").is_dir():
+        pytest.skip(f"real SemanticKITTI samples are absent at {root}")
+    return root
+
+
+def _format_room_file(xyz: np.ndarray, rgb: np.ndarray) -> bytes:
+    lines = [f"{x:.3f} {y:.3f} {z:.3f} {r} {g} {b}" for (x, y, z), (r, g, b) in zip(xyz, rgb, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture(scope="session")
+def write_annotation() -> Callable[..., Path]:
+    """``write_annotation(room_dir, "wall_1.txt", xyz (n,3), rgb (n,3) | raw=bytes) -> path`` in S3DIS format."""
+
+    def write(room_dir: Path, filename: str, xyz=None, rgb=None, *, raw: bytes | None = None) -> Path:
+        folder = Path(room_dir) / "Annotations"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / filename
+        path.write_bytes(raw if raw is not None else _format_room_file(np.asarray(xyz), np.asarray(rgb)))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def write_kitti_scan() -> Callable[..., tuple[Path, Path | None]]:
+    """``write_kitti_scan(root, "08", "000000", points (n,4) float32, raw_labels (n,) uint32 | None)``."""
+
+    def write(root: Path, sequence: str, stem: str, points: np.ndarray, raw_labels: np.ndarray | None):
+        velodyne = Path(root) / "sequences" / sequence / "velodyne"
+        velodyne.mkdir(parents=True, exist_ok=True)
+        bin_path = velodyne / f"{stem}.bin"
+        np.asarray(points, "<f4").tofile(bin_path)
+        if raw_labels is None:
+            return bin_path, None
+        labels_dir = velodyne.parent / "labels"
+        labels_dir.mkdir(exist_ok=True)
+        label_path = labels_dir / f"{stem}.label"
+        np.asarray(raw_labels, "<u4").tofile(label_path)
+        return bin_path, label_path
+
+    return write
