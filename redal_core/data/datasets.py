@@ -137,7 +137,9 @@ class _S3DISLayout(ScanDataset):
     in_channels = 6
     areas = {"train": (1, 2, 3, 4, 6), "val": (5,), "all": (1, 2, 3, 4, 5, 6)}
 
-    def __init__(self, *, root, split, cache_dir=None) -> None:
+    def __init__(
+        self, *, root: str | os.PathLike[str], split: str, cache_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self.class_names = list(S3DIS_CLASSES)
         super().__init__(root=root, split=split, cache_dir=cache_dir)
 
@@ -168,7 +170,9 @@ class _SemanticKittiLayout(ScanDataset):
     has_color = False
     in_channels = 4
 
-    def __init__(self, *, root, split, cache_dir=None) -> None:
+    def __init__(
+        self, *, root: str | os.PathLike[str], split: str, cache_dir: str | os.PathLike[str] | None = None
+    ) -> None:
         self._config = load_label_config()
         self.class_names = list(self._config.class_names)
         super().__init__(root=root, split=split, cache_dir=cache_dir)
