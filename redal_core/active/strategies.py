@@ -1,0 +1,329 @@
+"""Selection strategies under the paper's names, in an explicit registry.
+
+Scan unit (supplementary B): RAND, MAR, CONF, ENT, CSET, SEGENT, MCDR.
+Region unit (paper Sec. 4, Fig. 8 ablation): RAND+Region, ENT+Region, ENT+Region+Div,
+ENT+Region+Color/Structure, ReDAL (Eq. 4 + diversity).
+
+``strategy.select(table, budget_points=..., rng=..., params=...)`` scores every candidate unit of a
+``UnitTable`` (not labeled, with unlabeled points), orders them by descending adjusted score (ties:
+table order) and takes units until the point budget is reached (``take_budget``: the last unit may
+overshoot). Higher score = queried first; scores whose informative end is LOW are negated (MAR: -margin,
+CONF: -confidence).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from redal_core.active import scores as S
+from redal_core.active.diversity import (
+    DEFAULT_CLUSTERS,
+    DEFAULT_DECAY,
+    cluster_regions,
+    kcenter_greedy,
+    penalize_similar,
+)
+from redal_core.active.units import NEED_KEYS, UnitTable
+from redal_core.registry import Registry
+
+
+@dataclass(frozen=True, kw_only=True)
+class StrategyParams:
+    """Eq. 4 weights (alpha, beta, gamma), k-means clusters M and Algorithm 1's decay eta.
+
+    Defaults are S3DIS's; ``StrategyParams.for_dataset("semantickitti")`` gives (1, 0, 0.05), M = 150.
+    """
+
+    alpha: float = 1.0
+    beta: float = 0.1
+    gamma: float = 0.05
+    clusters: int = 400
+    decay: float = DEFAULT_DECAY
+
+    def __post_init__(self) -> None:
+        for name in ("alpha", "beta", "gamma"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+                raise ValueError(f"StrategyParams.{name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.clusters, int) or isinstance(self.clusters, bool) or self.clusters < 1:
+            raise ValueError(f"StrategyParams.clusters must be an int >= 1, got {self.clusters!r}")
+        if not isinstance(self.decay, (int, float)) or not 0 < self.decay <= 1:
+            raise ValueError(f"StrategyParams.decay must be in (0, 1], got {self.decay!r}")
+
+    @classmethod
+    def for_dataset(cls, dataset: str) -> StrategyParams:
+        """The paper's settings for "s3dis" or "semantickitti" (synthetic-indoor/-outdoor map to them)."""
+        key = {"synthetic-indoor": "s3dis", "synthetic-outdoor": "semantickitti"}.get(dataset, dataset)
+        if key not in S.DEFAULT_WEIGHTS:
+            raise ValueError(
+                f"no paper defaults for dataset {dataset!r}; known: s3dis, semantickitti, synthetic-indoor, synthetic-outdoor"
+            )
+        alpha, beta, gamma = S.DEFAULT_WEIGHTS[key]
+        return cls(alpha=alpha, beta=beta, gamma=gamma, clusters=DEFAULT_CLUSTERS[key], decay=DEFAULT_DECAY)
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """Selected units in selection order (all arrays of length n_selected).
+
+    scan, region (-1 = whole scan) : int64; score : float64 raw score; adjusted_score : float64 the
+    score the ranking used (after diversity, else = score); cluster : int64 (-1 when no clustering);
+    points : int64 unlabeled points each unit adds. ``budget_points`` is the round's budget and
+    ``exhausted`` is True when the candidates ran out before the budget was reached.
+    """
+
+    scan: np.ndarray
+    region: np.ndarray
+    score: np.ndarray
+    adjusted_score: np.ndarray
+    cluster: np.ndarray
+    points: np.ndarray
+    budget_points: int = 0
+    exhausted: bool = False
+
+    def __len__(self) -> int:
+        return int(self.scan.shape[0])
+
+    @property
+    def total_points(self) -> int:
+        return int(self.points.sum())
+
+    def to_frame(self):
+        """pandas DataFrame with columns scan, region, score, adjusted_score, cluster, points."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "scan": self.scan,
+                "region": self.region,
+                "score": self.score,
+                "adjusted_score": self.adjusted_score,
+                "cluster": self.cluster,
+                "points": self.points,
+            }
+        )
+
+
+# A scorer gets the whole table, the candidate mask, the budget, rng and params and returns, for the
+# candidate rows in table order: (score, adjusted_score, cluster).
+Scorer = Callable[[UnitTable, np.ndarray, int, np.random.Generator, StrategyParams], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Strategy:
+    """A named selection strategy: its unit, the table columns it needs and its scorer."""
+
+    name: str
+    unit: str
+    needs: frozenset[str]
+    requires_dropout: bool = False
+    description: str = ""
+    scorer: Scorer = field(repr=False)
+
+    def select(
+        self,
+        table: UnitTable,
+        *,
+        budget_points: int,
+        rng: np.random.Generator | int,
+        params: StrategyParams | None = None,
+    ) -> Selection:
+        """Score the candidate units of ``table`` and take them in descending adjusted score until
+        ``budget_points`` unlabeled points are covered (the last unit may overshoot).
+
+        table         : rows of this strategy's unit ("scan": region == -1; "region": region >= 0)
+        budget_points : int >= 0
+        rng           : Generator or seed (RAND's draw, k-means seed, core-set start)
+        params        : StrategyParams (default: S3DIS's)
+        If the candidates hold fewer points than the budget, all are taken with a warning.
+        """
+        params = StrategyParams() if params is None else params
+        if not isinstance(table, UnitTable):
+            raise ValueError(f"{self.name}: table must be a UnitTable, got {type(table).__name__}")
+        if not isinstance(params, StrategyParams):
+            raise ValueError(f"{self.name}: params must be a StrategyParams, got {type(params).__name__}")
+        if not isinstance(budget_points, (int, np.integer)) or isinstance(budget_points, bool) or budget_points < 0:
+            raise ValueError(f"{self.name}: budget_points must be an int >= 0, got {budget_points!r}")
+        if len(table) and table.unit != self.unit:
+            raise ValueError(
+                f"{self.name} selects {self.unit} units, but the table holds "
+                f"{table.unit or 'mixed scan/region'} rows (region == -1 marks a scan unit)"
+            )
+        missing = sorted(k for k in self.needs if k != "features" and k not in table.stats)
+        if "features" in self.needs and table.features is None:
+            missing.append("features")
+        if missing:
+            raise ValueError(f"{self.name} needs {missing} in the unit table, which has stats {sorted(table.stats)}")
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        cand = table.candidates()
+        for key in sorted(self.needs - {"features"}):
+            bad = cand & ~np.isfinite(table.stats[key])
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"{self.name}: stats[{key!r}] is not finite for unit (scan {table.scan[i]}, region {table.region[i]})"
+                )
+        idx = np.flatnonzero(cand)
+        if idx.size:
+            score, adjusted, cluster = self.scorer(table, cand, int(budget_points), gen, params)
+        else:
+            score = adjusted = np.zeros(0)
+            cluster = np.zeros(0, dtype=np.int64)
+        order = np.argsort(-adjusted, kind="stable")
+        taken, exhausted = take_budget(order, table.points[idx], int(budget_points))
+        if exhausted:
+            warnings.warn(
+                f"{self.name}: the {idx.size} candidate units hold {int(table.points[idx].sum())} points, fewer than "
+                f"the budget of {budget_points}; all of them were selected",
+                stacklevel=2,
+            )
+        rows = idx[taken]
+        return Selection(
+            scan=table.scan[rows].copy(),
+            region=table.region[rows].copy(),
+            score=np.asarray(score, dtype=np.float64)[taken],
+            adjusted_score=np.asarray(adjusted, dtype=np.float64)[taken],
+            cluster=np.asarray(cluster, dtype=np.int64)[taken],
+            points=table.points[rows].copy(),
+            budget_points=int(budget_points),
+            exhausted=exhausted,
+        )
+
+
+def take_budget(order: np.ndarray, points: np.ndarray, budget_points: int) -> tuple[np.ndarray, bool]:
+    """Prefix of ``order`` whose points first reach ``budget_points``.
+
+    order  : (C,) int positions into ``points``, best first
+    points : (C,) int > 0 points per candidate
+    returns (taken (k,) int64 positions, exhausted): the shortest prefix with sum >= budget (so dropping
+    its last unit leaves < budget), or all of ``order`` with ``exhausted=True`` if the sum stays below.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    cum = np.cumsum(np.asarray(points, dtype=np.int64)[order])
+    if budget_points <= 0:
+        return order[:0], False
+    if cum.size == 0 or cum[-1] < budget_points:
+        return order, True
+    k = int(np.searchsorted(cum, budget_points, side="left")) + 1
+    return order[:k], False
+
+
+STRATEGIES: Registry[Strategy] = Registry("strategy")
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy ``name`` (case-insensitive); unknown names raise KeyError listing the valid ones."""
+    return STRATEGIES.get(name)
+
+
+def _register(strategy: Strategy) -> Strategy:
+    unknown = strategy.needs - NEED_KEYS
+    if unknown:
+        raise ValueError(f"strategy {strategy.name}: unknown needs {sorted(unknown)}")
+    return STRATEGIES.register(strategy.name)(strategy)
+
+
+# ------------------------------------------------------------------------------------------ scorers
+def _no_clusters(score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return score, score, np.full(score.shape[0], -1, dtype=np.int64)
+
+
+def _random(table, cand, budget, rng, params):
+    return _no_clusters(rng.permutation(int(cand.sum())).astype(np.float64))
+
+
+def _stat(key: str, sign: float = 1.0) -> Scorer:
+    def scorer(table, cand, budget, rng, params):
+        return _no_clusters(sign * table.stats[key][cand])
+
+    return scorer
+
+
+def _eq4(table, cand, params) -> np.ndarray:
+    return S.combine(
+        table.stats["entropy"][cand],
+        table.stats["color"][cand],
+        table.stats["structure"][cand],
+        params.alpha,
+        params.beta,
+        params.gamma,
+    )
+
+
+def _with_diversity(score, table, cand, rng, params):
+    clusters = cluster_regions(table.features[cand], params.clusters, rng)
+    return score, penalize_similar(score, clusters, params.decay), clusters
+
+
+def _coreset(table, cand, budget, rng, params):
+    keep = cand | table.labeled
+    pos = np.flatnonzero(keep)
+    picks = kcenter_greedy(
+        table.features[pos], table.labeled[pos], rng, points=table.points[pos], budget_points=budget
+    )
+    # candidates not picked rank below every pick (score 0); picks score n, n-1, ..., 1 in pick order
+    rank = np.zeros(pos.size, dtype=np.float64)
+    rank[picks] = np.arange(picks.size, 0, -1, dtype=np.float64)
+    return _no_clusters(rank[cand[pos]])
+
+
+_SCAN = "scan"
+_REGION = "region"
+
+_register(Strategy(name="RAND", unit=_SCAN, needs=frozenset(), scorer=_random, description="random scans"))
+_register(
+    Strategy(name="MAR", unit=_SCAN, needs=frozenset({"margin"}), scorer=_stat("margin", -1.0),
+             description="smallest mean top-1 minus top-2 margin first")
+)
+_register(
+    Strategy(name="CONF", unit=_SCAN, needs=frozenset({"confidence"}), scorer=_stat("confidence", -1.0),
+             description="least mean top-1 confidence first")
+)
+_register(
+    Strategy(name="ENT", unit=_SCAN, needs=frozenset({"entropy"}), scorer=_stat("entropy"),
+             description="highest mean softmax entropy first")
+)
+_register(
+    Strategy(name="CSET", unit=_SCAN, needs=frozenset({"features"}), scorer=_coreset,
+             description="core-set greedy k-center on mean scan features")
+)
+_register(
+    Strategy(name="SEGENT", unit=_SCAN, needs=frozenset({"segent"}), scorer=_stat("segent"),
+             description="highest size-weighted segment entropy of the scan's regions first")
+)
+_register(
+    Strategy(name="MCDR", unit=_SCAN, needs=frozenset({"mc_entropy"}), scorer=_stat("mc_entropy"),
+             requires_dropout=True, description="highest entropy of the mean of MC-dropout passes first")
+)
+_register(
+    Strategy(name="RAND+Region", unit=_REGION, needs=frozenset(), scorer=_random, description="random regions")
+)
+_register(
+    Strategy(name="ENT+Region", unit=_REGION, needs=frozenset({"entropy"}), scorer=_stat("entropy"),
+             description="highest region entropy (Eq. 1) first")
+)
+_register(
+    Strategy(
+        name="ENT+Region+Div", unit=_REGION, needs=frozenset({"entropy", "features"}),
+        scorer=lambda t, c, b, r, p: _with_diversity(t.stats["entropy"][c], t, c, r, p),
+        description="region entropy with Algorithm 1 diversity",
+    )
+)
+_register(
+    Strategy(
+        name="ENT+Region+Color/Structure", unit=_REGION, needs=frozenset({"entropy", "color", "structure"}),
+        scorer=lambda t, c, b, r, p: _no_clusters(_eq4(t, c, p)),
+        description="Eq. 4 (alpha H + beta C + gamma S), no diversity",
+    )
+)
+_register(
+    Strategy(
+        name="ReDAL", unit=_REGION, needs=frozenset({"entropy", "color", "structure", "features"}),
+        scorer=lambda t, c, b, r, p: _with_diversity(_eq4(t, c, p), t, c, r, p),
+        description="Eq. 4 with Algorithm 1 diversity (the full method)",
+    )
+)
