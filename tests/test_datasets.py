@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,3 +201,44 @@ def _has_split(dataset, root, split):
     except ValueError:
         return False
     return True
+
+
+def _fake_outdoor_generator():
+    """A stand-in for synthetic.write_synthetic_outdoor: tiny scans in sequences 00 (train) and 08 (val)."""
+
+    def write_synthetic_outdoor(root, *, scans=12, seed=0):
+        rng = np.random.default_rng(seed)
+        written = []
+        for i in range(scans):
+            sequence, frame = ("08", 0) if i == 0 else ("00", i - 1)
+            velodyne = Path(root) / "sequences" / sequence / "velodyne"
+            (velodyne.parent / "labels").mkdir(parents=True, exist_ok=True)
+            velodyne.mkdir(exist_ok=True)
+            rng.normal(size=(10, 4)).astype("<f4").tofile(velodyne / f"{frame:06d}.bin")
+            np.full(10, 40, "<u4").tofile(velodyne.parent / "labels" / f"{frame:06d}.label")
+            written.append(velodyne / f"{frame:06d}.bin")
+        return written
+
+    return types.SimpleNamespace(write_synthetic_outdoor=write_synthetic_outdoor)
+
+
+def test_prepare_generates_then_caches_every_split(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "redal_core.data.synthetic", _fake_outdoor_generator())
+    root = tmp_path / "out"
+    args = ["prepare", "--dataset", "synthetic-outdoor", "--root", str(root), "--seed", "1"]
+    assert main([*args, "--scans", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "generated 3 synthetic-outdoor scans" in out
+    assert "train: 2 scans, 20 points, 20 labeled" in out and "val: 1 scans, 10 points, 10 labeled" in out
+    assert "road 20 (100.0%)" in out
+    assert len(list((root / ".cache").glob("*/*/_complete"))) == 3
+
+
+def test_prepare_warns_about_scans_left_by_an_earlier_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "redal_core.data.synthetic", _fake_outdoor_generator())
+    root = tmp_path / "out"
+    args = ["prepare", "--dataset", "synthetic-outdoor", "--root", str(root)]
+    assert main([*args, "--scans", "4"]) == 0
+    with pytest.warns(UserWarning, match=r"1 scan\(s\) under .* were not written by this run .*00/000002"):
+        assert main([*args, "--scans", "3"]) == 0
+    assert "train: 3 scans" in capsys.readouterr().out

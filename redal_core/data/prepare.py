@@ -8,7 +8,9 @@ scans, points, labeled points and the class histogram.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,26 +50,29 @@ def prepare(
     """
     name = DATASETS.canonical(dataset)
     root = Path(root)
+    generated: set[str] | None = None  # scan names written by this call (synthetic only)
     if name in _GENERATORS:
-        from redal_core.data import synthetic
-
+        synthetic = importlib.import_module("redal_core.data.synthetic")
         if scans is not None and scans < 1:
             raise ValueError(f"--scans must be a positive number of scans, got {scans}")
         kwargs = {"seed": seed} if scans is None else {"scans": scans, "seed": seed}
         written = getattr(synthetic, _GENERATORS[name])(root, **kwargs)
         log(f"generated {len(written)} {name} scans under {root} (seed {seed})")
+        generated = {_scan_name(Path(path)) for path in written}
     elif scans is not None:
         raise ValueError(f"--scans applies to synthetic datasets only, not to {name!r} (it reads the scans under --root)")
     elif not root.is_dir():
         raise FileNotFoundError(f"{name} root {root} does not exist")
 
-    summaries = []
+    summaries: list[SplitSummary] = []
+    listed: list[str] = []
     for split in splits:
         try:
             ds = build_dataset(name, root, split, cache_dir=cache_dir)
         except ValueError as error:
             log(f"{split}: skipped ({error})")
             continue
+        listed.extend(ds.scan_names)
         histogram = np.zeros(ds.num_classes, np.int64)
         points = 0
         for scan in ds:
@@ -86,7 +91,23 @@ def prepare(
         log(_format_summary(summaries[-1]))
     if not summaries:
         raise ValueError(f"{name} root {root}: none of the splits {', '.join(splits)} holds scans")
+    if generated is not None:
+        stale = sorted(set(listed) - generated)
+        if stale:
+            message = (
+                f"{len(stale)} scan(s) under {root} were not written by this run (left by an earlier one, e.g. "
+                f"{stale[0]}) and are included; use an empty --root for exactly the generated set"
+            )
+            warnings.warn(message, stacklevel=2)
+            log(f"warning: {message}")
     return summaries
+
+
+def _scan_name(path: Path) -> str:
+    """Dataset scan name of a generated path: a room folder -> ``Area_N/<room>``, a .bin -> ``XX/NNNNNN``."""
+    if path.suffix == ".bin":
+        return f"{path.parent.parent.name}/{path.stem}"
+    return f"{path.parent.name}/{path.name}"
 
 
 def _format_summary(summary: SplitSummary) -> str:
