@@ -3,8 +3,9 @@
 The table/figure functions take the tidy DataFrames of ``redal_core.results.read_runs`` (columns
 ``run_id, dataset, backbone, strategy, seed`` plus ``round, labeled_pct, miou`` for rounds, ``round,
 class, iou`` for per-class IoU, ``round, class, labeled_points, permille`` for the class distribution)
-and return a matplotlib ``Figure`` (built without pyplot: no global state) or a DataFrame. mIoU and IoU
-are percentages. Saving is explicit (``save_figure``, ``write_table``, ``write_html``).
+and return a matplotlib ``Figure`` (built without pyplot: no global state) or a DataFrame. The run files
+hold mIoU and IoU as fractions in [0, 1]; every figure and table here shows them as percentages, like the
+paper. Saving is explicit (``save_figure``, ``write_table``, ``write_html``).
 """
 
 from __future__ import annotations
@@ -69,12 +70,13 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
 def curve_stats(rounds: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of every (dataset, backbone, strategy, round).
 
-    rounds : one row per run and round with ``labeled_pct`` and ``miou`` (%).
+    rounds : one row per run and round with ``labeled_pct`` (%) and ``miou`` (fraction in [0, 1]).
     Returns columns ``dataset, backbone, strategy, round, seeds, labeled_pct, labeled_pct_std, miou,
-    miou_std``; the std is the sample standard deviation (ddof=1) over seeds, 0.0 for a single seed.
+    miou_std`` with mIoU in %; the std is the sample standard deviation (ddof=1) over seeds, 0.0 for a
+    single seed.
     """
     _require(rounds, [*_GROUP, "seed", "labeled_pct", "miou"], "curve_stats(rounds)")
-    grouped = rounds.groupby(_GROUP, sort=True)
+    grouped = rounds.assign(miou=rounds.miou * 100.0).groupby(_GROUP, sort=True)
     stats = grouped.agg(
         seeds=("seed", "nunique"),
         labeled_pct=("labeled_pct", "mean"),
@@ -220,7 +222,7 @@ def per_class_table(
 ) -> pd.DataFrame:
     """Paper Tables 1/7: per-class IoU (%) per strategy at a budget, mean over seeds.
 
-    Rows: strategies (``source`` "ours"), plus the paper's rows (``source`` "paper") where the paper has
+    IoU in % (the run files hold fractions). Rows: strategies (``source`` "ours"), plus the paper's rows (``source`` "paper") where the paper has
     the table (SemanticKITTI, minkunet, 5 %). Columns: ``source, strategy, labeled_pct, seeds, mIoU`` and
     one column per class (``class_names`` order, else first appearance). A class IoU that is missing
     (no ground truth) stays NaN and is left out of the mean.
@@ -231,7 +233,7 @@ def per_class_table(
     if part.empty:
         raise ValueError(f"per_class_table: no per-class IoU for {dataset} x {backbone}")
     order = list(class_names) if class_names is not None else list(dict.fromkeys(part["class"]))
-    wide = part.pivot_table(index="strategy", columns="class", values="iou", aggfunc="mean")
+    wide = part.pivot_table(index="strategy", columns="class", values="iou", aggfunc="mean") * 100.0
     wide = wide.reindex(columns=order)
     chosen = budget_rounds(rounds[sel], budget_pct).groupby("strategy")
     out = pd.DataFrame({
@@ -239,7 +241,7 @@ def per_class_table(
         "strategy": wide.index,
         "labeled_pct": chosen.labeled_pct.mean().reindex(wide.index).to_numpy(),
         "seeds": chosen.seed.nunique().reindex(wide.index).to_numpy(),
-        "mIoU": chosen.miou.mean().reindex(wide.index).to_numpy(),
+        "mIoU": 100.0 * chosen.miou.mean().reindex(wide.index).to_numpy(),
     })
     out = pd.concat([out.reset_index(drop=True), wide.reset_index(drop=True)], axis=1)
     out = out.set_index("strategy", drop=False).loc[_strategy_order(out.strategy)].reset_index(drop=True)
@@ -300,12 +302,13 @@ def class_distribution_table(
 
 
 def final_miou_table(rounds: pd.DataFrame) -> pd.DataFrame:
-    """mIoU (%) at every run's last round, mean +- std over seeds, per dataset x backbone x strategy.
+    """mIoU (%, from the runs' fractions) at every run's last round, mean +- std over seeds, per dataset x backbone x strategy.
 
     Columns: ``dataset, backbone, strategy, rounds, seeds, labeled_pct, miou, miou_std, initial_miou,
     gain`` (gain = final - initial mIoU, mean over seeds), sorted by dataset, backbone, descending miou.
     """
     _require(rounds, ["run_id", "dataset", "backbone", "strategy", "seed", "round", "labeled_pct", "miou"], "final_miou_table")
+    rounds = rounds.assign(miou=rounds.miou * 100.0)
     last = budget_rounds(rounds, None)
     first = rounds.loc[rounds.groupby("run_id")["round"].idxmin().to_numpy(), ["run_id", "miou"]]
     last = last.merge(first.rename(columns={"miou": "initial_miou"}), on="run_id")

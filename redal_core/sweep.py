@@ -131,12 +131,10 @@ def expand_grid(params: Mapping[str, Any], *, source: str = "params") -> list[di
 
 
 def _absolute(config: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Relative results/data/cache paths resolved against ``base`` (so remote workers agree on them)."""
+    """The results_dir resolved against ``base``; dataset paths stay as written (each run's kernel starts
+    in the sweep's working directory, and the run's params.yaml stays portable)."""
     out = copy.deepcopy(config)
     out["results_dir"] = str((base / out["results_dir"]).resolve())
-    for key in ("root", "cache_dir"):
-        if out["dataset"].get(key) is not None:
-            out["dataset"][key] = str((base / out["dataset"][key]).resolve())
     return out
 
 
@@ -196,30 +194,23 @@ def available_cores() -> int:
 
 # -- one run --------------------------------------------------------------------------------------------
 def run_progress(config: RunConfig) -> tuple[str, int, float]:
-    """``(state, last_round, final_miou)`` of a run from its files.
+    """``(status, last_round, final_miou_pct)`` of a run from its files (``results.run_status``).
 
-    state: ``complete`` (rounds.csv reaches ``active.rounds``), ``partial`` (some rounds written),
-    ``new`` (nothing yet) or ``awaiting_labels`` (the loop stopped for human labels, status.json says so).
-    last_round is -1 and final_miou NaN when no round is written.
+    status: ``complete``, ``incomplete`` (resumable, possibly nothing written yet), ``awaiting_labels``
+    (oracle: human) or ``missing`` (no folder). last_round is -1 and the mIoU NaN when no round is complete.
     """
-    import json
+    from redal_core.results import RunPaths, run_status
 
-    run_dir = Path(config.run_dir)
-    rounds_csv = run_dir / "rounds.csv"
-    last, miou = -1, float("nan")
-    if rounds_csv.is_file():
+    info = run_status(config.run_dir)
+    last = -1 if info["last_round"] is None else int(info["last_round"])
+    miou = float("nan")
+    rounds_csv = RunPaths(Path(config.run_dir)).rounds
+    if last >= 0 and rounds_csv.is_file():
         table = pd.read_csv(rounds_csv)
-        if not table.empty:
-            row = table.loc[table["round"].idxmax()]
-            last, miou = int(row["round"]), float(row["miou"])
-    status_json = run_dir / "status.json"
-    if status_json.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            if json.loads(status_json.read_text()).get("status") == "awaiting_labels":
-                return "awaiting_labels", last, miou
-    if last >= config.active.rounds:
-        return "complete", last, miou
-    return ("partial" if last >= 0 else "new"), last, miou
+        row = table[table["round"] == last]
+        if not row.empty:
+            miou = 100.0 * float(row["miou"].iloc[-1])
+    return info["status"], last, miou
 
 
 def execute_run(
@@ -232,7 +223,8 @@ def execute_run(
 ) -> dict[str, Any]:
     """Execute the run notebook for one resolved config; never raises for a failing run.
 
-    Returns a summary row: ``run, status, rounds, final_miou, wall_s, error`` with status ``skipped``
+    Returns a summary row: ``run, status, rounds`` (last complete round), ``final_miou`` (%), ``wall_s``,
+    ``error`` with status ``skipped``
     (already complete), ``complete``, ``incomplete`` (the notebook ended before the last round),
     ``awaiting_labels`` or ``failed`` (the error's last line in ``error``).
     """
@@ -257,7 +249,7 @@ def execute_run(
                 progress_bar=False, log_output=False,
             )
         state, last, miou = run_progress(parsed)
-        status = {"complete": "complete", "awaiting_labels": "awaiting_labels"}.get(state, "incomplete")
+        status = state if state in ("complete", "awaiting_labels") else "incomplete"
         error = "" if status != "incomplete" else f"the notebook ended after round {last} of {parsed.active.rounds}"
     except Exception as exc:  # a failing run is reported, never allowed to stop the sweep
         state, last, miou = run_progress(parsed)

@@ -15,7 +15,7 @@ CLASSES = ["ceiling", "floor", "wall", "chair"]
 
 
 def _frames(dataset="synthetic-indoor", backbone="minkunet"):
-    """Two strategies x two seeds x rounds 0..2 with planted mIoU values."""
+    """Two strategies x two seeds x rounds 0..2 with planted mIoU values (% here, fractions in the frames)."""
     planted = {  # (strategy, seed) -> miou per round
         ("RAND", 0): [20.0, 30.0, 40.0],
         ("RAND", 1): [22.0, 34.0, 44.0],
@@ -28,10 +28,10 @@ def _frames(dataset="synthetic-indoor", backbone="minkunet"):
         for r, miou in enumerate(values):
             pct = 3.0 + 2.0 * r + 0.1 * seed
             common = dict(run_id=run_id, dataset=dataset, backbone=backbone, strategy=strategy, seed=seed, round=r)
-            rounds.append(dict(common, labeled_points=1000 * (r + 1), labeled_pct=pct, miou=miou,
+            rounds.append(dict(common, labeled_points=1000 * (r + 1), labeled_pct=pct, miou=miou / 100,
                                wall_s=1.0, train_s=0.5, select_s=0.1))
             for k, name in enumerate(CLASSES):
-                iou = np.nan if (name == "chair" and seed == 1) else miou + k
+                iou = np.nan if (name == "chair" and seed == 1) else (miou + k) / 100
                 per_class.append(dict(common, **{"class": name, "iou": iou}))
                 dist.append(dict(common, **{"class": name, "labeled_points": 10 * (k + 1), "permille": 100.0 * (k + 1) + seed}))
     return pd.DataFrame(rounds), pd.DataFrame(per_class), pd.DataFrame(dist)

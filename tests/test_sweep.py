@@ -32,9 +32,12 @@ if config["seed"] == 13:
     raise RuntimeError("planted failure for seed 13")
 crash = run_dir / "crashed-once"
 rows = done
-for r in range(start, config["active"]["rounds"] + 1):
-    rows.append(f"{r},{100 * (r + 1)},{1.0 + r},{10.0 * (r + 1) + config['seed']}")
+K = config["active"]["rounds"]
+for r in range(start, K + 1):
+    rows.append(f"{r},{100 * (r + 1)},{1.0 + r},{(10.0 * (r + 1) + config['seed']) / 100}")
     rounds_csv.write_text("round,labeled_points,labeled_pct,miou\\n" + "\\n".join(rows) + "\\n")
+    status = "complete" if r == K else "incomplete"
+    (run_dir / "state.json").write_text(json.dumps({"last_round": r, "rounds": K, "status": status}))
     if config["active"]["alpha"] == 0.5 and not crash.exists():
         crash.touch()
         raise RuntimeError("planted crash after a round")
@@ -155,7 +158,7 @@ def test_local_pool_skips_complete_runs_resumes_partial_ones_and_survives_failur
     assert status[ok] == "complete" and status[crashing] == "failed"
     assert "planted crash" in first.set_index("run").error[crashing]
     assert all(status[r] == "failed" for r in ids if "-s13-" in r)
-    assert first.set_index("run").final_miou[ok] == 30.0 and first.set_index("run").rounds[ok] == 2
+    assert first.set_index("run").final_miou[ok] == pytest.approx(30.0) and first.set_index("run").rounds[ok] == 2
     results = tmp_path / "results" / "runs"
     assert (results / ok / "run.ipynb").is_file()
     executed = nbformat.read(results / ok / "run.ipynb", as_version=4)
@@ -186,7 +189,7 @@ def test_dask_local_cluster_runs_the_grid(tmp_path, monkeypatch):
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
         summary = sweep.sweep(configs, scheduler=cluster.scheduler_address, notebook=notebook, echo=False)
     assert summary.status.tolist() == ["complete", "complete"]
-    assert summary.final_miou.tolist() == [30.0, 31.0]
+    assert summary.final_miou.tolist() == pytest.approx([30.0, 31.0])
     for rid in summary.run:
         assert (tmp_path / "results" / "runs" / rid / "run.ipynb").is_file()
 
