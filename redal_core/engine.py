@@ -147,12 +147,14 @@ def train(
     optimizer_state: dict[str, Any] | None = None,
     progress: bool = True,
     desc: str = "train",
+    on_epoch: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with Adam(lr) and cross entropy ignoring ``IGNORE_INDEX``.
 
     samples : sequence of (xyz (N,3), feats (N,C), labels (N,) int64) with at least one labeled point each
     epochs  : passes over ``samples`` (0 returns at once); each epoch draws a permutation from ``rng``
     optimizer_state : an Adam ``state_dict`` to continue from (fine-tuning), or None (from scratch)
+    on_epoch : called with the epoch number (0-based) after each epoch
     Under DDP every rank draws the same permutation and takes every ``world``-th batch; the batch list
     is padded (wrapping around) to a multiple of the world size so every rank takes as many steps.
     """
@@ -178,7 +180,7 @@ def train(
     criterion = torch.nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
     losses: list[float] = []
     bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, leave=False)
-    for _ in bar:
+    for epoch in bar:
         order = rng.permutation(len(samples))
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if size > 1 and len(batches) % size:
@@ -197,6 +199,8 @@ def train(
             torch.distributed.all_reduce(total)
         losses.append(float(total[0] / total[1]))
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch)
     bar.close()
     return TrainResult(optimizer_state=optimizer.state_dict(), epoch_losses=losses)
 
