@@ -326,6 +326,43 @@ def final_miou_table(rounds: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["dataset", "backbone", "miou"], ascending=[True, True, False]).reset_index(drop=True)
 
 
+#: Scan-level strategies (the paper's baselines) and region-based strategies with diversity.
+SCAN_LEVEL: tuple[str, ...] = ("RAND", "MAR", "CONF", "ENT", "CSET", "SEGENT", "MCDR")
+REGION_DIVERSITY: tuple[str, ...] = ("ENT+Region+Div", "ReDAL")
+
+
+def verdict(final: pd.DataFrame) -> str:
+    """An honest one-paragraph reading of ``final_miou_table``, per dataset x backbone: did the best
+    region-based strategy with diversity (ENT+Region+Div, ReDAL) beat the best scan-level one?
+
+    "beat" needs the gap to exceed the larger of the two strategies' seed std; a smaller gap is reported
+    as within seed noise. Combos lacking either group say so.
+    """
+    _require(final, ["dataset", "backbone", "strategy", "miou", "miou_std", "seeds"], "verdict(final)")
+    lines = []
+    for (dataset, backbone), part in final.groupby(["dataset", "backbone"], sort=True):
+        region = part[part.strategy.isin(REGION_DIVERSITY)].sort_values("miou", ascending=False)
+        scan = part[part.strategy.isin(SCAN_LEVEL)].sort_values("miou", ascending=False)
+        head = f"{dataset} / {backbone}:"
+        if region.empty or scan.empty:
+            lines.append(f"{head} no comparison (needs both a scan-level strategy and ENT+Region+Div or ReDAL).")
+            continue
+        r, s = region.iloc[0], scan.iloc[0]
+        gap = r.miou - s.miou
+        noise = max(r.miou_std, s.miou_std)
+        seeds = int(min(r.seeds, s.seeds))
+        facts = (f"best region+diversity {r.strategy} {r.miou:.2f} +- {r.miou_std:.2f} vs best scan-level "
+                 f"{s.strategy} {s.miou:.2f} +- {s.miou_std:.2f} mIoU % ({seeds} seed(s), final round)")
+        if abs(gap) <= noise or seeds < 2 and abs(gap) < 1.0:
+            word = f"no clear winner: the gap of {gap:+.2f} points is within the seeds' spread"
+        elif gap > 0:
+            word = f"region-based selection with diversity BEAT scan-level selection by {gap:.2f} points"
+        else:
+            word = f"region-based selection with diversity did NOT beat scan-level selection ({gap:+.2f} points)"
+        lines.append(f"{head} {word}; {facts}.")
+    return "\n".join(lines)
+
+
 def to_markdown(table: pd.DataFrame, *, floatfmt: str = ".2f") -> str:
     """A GitHub-flavoured Markdown table; NaN prints as an em dash ("-")."""
     def cell(value) -> str:
@@ -347,6 +384,17 @@ def save_figure(figure: Figure, directory: str | Path, stem: str, *, dpi: int = 
     for path in paths:
         figure.savefig(path, dpi=dpi, bbox_inches="tight")
     return paths
+
+
+def show(figure: Figure, *, dpi: int = 110):
+    """An ``IPython.display.Image`` of ``figure`` (PNG), for notebooks; needs no pyplot backend."""
+    import io
+
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return Image(data=buffer.getvalue())
 
 
 def write_table(table: pd.DataFrame, directory: str | Path, stem: str, *, title: str | None = None) -> list[Path]:
@@ -438,9 +486,12 @@ def _qualitative() -> list[str]:
     return list(px.colors.qualitative.Dark24) + list(px.colors.qualitative.Light24)
 
 
-def write_html(figure: go.Figure, path: str | Path) -> Path:
-    """Write a self-contained HTML file (plotly.js embedded, works offline)."""
+def write_html(figure: go.Figure, path: str | Path, *, include_plotlyjs: bool | str = True) -> Path:
+    """Write an HTML file that works offline: plotly.js embedded (``True``, self-contained) or written
+    once as ``plotly.min.js`` beside it (``"directory"``, for folders of many views)."""
+    if include_plotlyjs not in (True, "directory"):
+        raise ValueError(f"include_plotlyjs must be True or 'directory' (offline), got {include_plotlyjs!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(path, include_plotlyjs=True, full_html=True)
+    figure.write_html(path, include_plotlyjs=include_plotlyjs, full_html=True)
     return path

@@ -181,3 +181,16 @@ def test_plotly_html_screenshot_is_not_blank(tmp_path):
     distinct = np.unique(pixels[:, 0] * 65536 + pixels[:, 1] * 256 + pixels[:, 2]).size
     assert (~background).mean() > 0.02, "the screenshot is (almost) all white"
     assert distinct > 20, f"only {distinct} distinct colours in the screenshot"
+
+
+def test_verdict_is_honest_about_the_gap():
+    rounds, _, _ = _frames()
+    final = plots.final_miou_table(rounds)
+    text = plots.verdict(final)
+    assert "BEAT scan-level selection by 12.00 points" in text and "ReDAL 54.00" in text
+    swapped = rounds.assign(strategy=rounds.strategy.map({"RAND": "ReDAL", "ReDAL": "RAND"}))
+    assert "did NOT beat" in plots.verdict(plots.final_miou_table(swapped))
+    close = final.assign(miou=[42.5, 42.0])
+    assert "no clear winner" in plots.verdict(close)
+    only = final[final.strategy == "RAND"]
+    assert "no comparison" in plots.verdict(only)
