@@ -1,0 +1,294 @@
+"""The active-learning loop end to end on a tiny synthetic indoor set, plus results-file helpers."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from redal_core import IGNORE_INDEX
+from redal_core.config import RunConfig
+from redal_core.results import (
+    ROUNDS_COLUMNS,
+    RunPaths,
+    atomic_save_npz,
+    atomic_write_csv,
+    atomic_write_text,
+    read_runs,
+    run_status,
+    stale_temporaries,
+    write_state,
+)
+
+STRATEGIES = ["RAND", "MAR", "CONF", "ENT", "CSET", "SEGENT", "MCDR",
+              "RAND+Region", "ENT+Region", "ENT+Region+Div", "ENT+Region+Color/Structure", "ReDAL"]
+TIME_COLUMNS = ["wall_s", "train_s", "eval_s", "predict_s", "select_s"]
+
+
+# -- results helpers (no training) ----------------------------------------------------------------------
+def test_atomic_writes_leave_nothing_behind_on_error(tmp_path):
+    target = tmp_path / "a" / "table.csv"
+    atomic_write_csv(target, pd.DataFrame({"x": [1, 2]}))
+    assert pd.read_csv(target)["x"].tolist() == [1, 2]
+
+    class Broken:
+        def to_csv(self, path, index):
+            with open(path, "w") as handle:
+                handle.write("half")
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_csv(target, Broken())
+    assert pd.read_csv(target)["x"].tolist() == [1, 2]  # the old file is untouched
+    assert stale_temporaries(tmp_path) == []
+    atomic_write_text(tmp_path / "t.txt", "hello")
+    atomic_save_npz(tmp_path / "z.npz", a=np.arange(3))
+    assert np.load(tmp_path / "z.npz")["a"].tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "t.txt", "z.npz"]
+
+
+def test_read_runs_empty_and_status_of_missing(tmp_path):
+    tables = read_runs(tmp_path)
+    assert tables.rounds.empty and {"run_id", "strategy", "seed", "miou"} <= set(tables.rounds.columns)
+    assert tables.selections.empty and "adjusted_score" in tables.selections.columns
+    assert run_status(tmp_path / "runs" / "nothing")["status"] == "missing"
+
+
+def test_read_runs_keeps_only_complete_rounds(tmp_path):
+    config = RunConfig.from_dict({"results_dir": str(tmp_path), "active": {"strategy": "ENT", "rounds": 2}})
+    paths = RunPaths.of(tmp_path, config.run_id)
+    paths.root.mkdir(parents=True)
+    import yaml
+
+    atomic_write_text(paths.params, yaml.safe_dump(config.to_dict()))
+    assert run_status(paths.root) == {"run_dir": str(paths.root), "status": "incomplete", "rounds_done": 0,
+                                      "rounds_total": 3, "last_round": None}
+    rows = [{c: 0.0 for c in ROUNDS_COLUMNS} | {"round": r, "miou": 0.1 * r} for r in range(2)]
+    atomic_write_csv(paths.rounds, pd.DataFrame(rows))
+    atomic_write_csv(paths.selection(0), pd.DataFrame({"scan": [1], "scan_name": ["a"], "region": [-1], "score": [1.0],
+                                                       "adjusted_score": [1.0], "cluster": [-1], "points": [5]}))
+    write_state(paths.root, last_round=0, rounds=2, status="incomplete")  # round 1's row is not complete yet
+    tables = read_runs(tmp_path)
+    assert tables.rounds["round"].tolist() == [0]
+    assert tables.rounds[["run_id", "dataset", "backbone", "strategy", "seed"]].iloc[0].tolist() == [
+        config.run_id, "synthetic-indoor", "minkunet", "ENT", 0]
+    assert tables.selections["round"].tolist() == [0]
+    assert read_runs(tmp_path, complete_only=True).rounds.empty
+    assert run_status(paths.root)["rounds_done"] == 1
+
+
+# -- the loop on a tiny synthetic set -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def rooms(tmp_path_factory):
+    from redal_core.data.synthetic import write_synthetic_indoor
+
+    root = tmp_path_factory.mktemp("rooms") / "synthetic-indoor"
+    write_synthetic_indoor(root, scans=8, points_per_room=3000, seed=0)
+    return root
+
+
+def tiny(results_dir, root, strategy="ReDAL", **sections) -> RunConfig:
+    data = {
+        "results_dir": str(results_dir),
+        "dataset": {"name": "synthetic-indoor", "root": str(root), "knn": 16},
+        "model": {"name": "spvcnn" if strategy == "MCDR" else "minkunet", "width": 0.125, "backend": "torch"},
+        "train": {"epochs_init": 1, "epochs_finetune": 1, "batch_size": 4, "device": "cpu"},
+        "active": {"strategy": strategy, "x_init": 30.0, "x_active": 8.0, "rounds": 2, "clusters": 4, "mc_passes": 2},
+    }
+    for section, values in sections.items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    return RunConfig.from_dict(data)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    monkeypatch.setenv("REDAL_THREADS", "1")
+
+
+def _frames(run_dir):
+    rounds = pd.read_csv(run_dir / "rounds.csv").drop(columns=TIME_COLUMNS)
+    selections = {p.name: pd.read_csv(p) for p in sorted((run_dir / "selections").glob("*.csv"))}
+    return rounds, pd.read_csv(run_dir / "per_class.csv"), selections
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("loop")
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_completes_two_rounds(tmp_path, rooms, strategy):
+    from redal_core.active.pool import LabelState
+    from redal_core.active.strategies import get_strategy
+
+    config = tiny(tmp_path, rooms, strategy)
+    run_dir = config.run_dir
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is repaired or dropped on a clean run
+        assert run(config) == run_dir
+    assert run_status(run_dir)["status"] == "complete"
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    assert rounds.columns.tolist() == ROUNDS_COLUMNS and rounds["round"].tolist() == [0, 1, 2]
+    assert rounds["labeled_points"].is_monotonic_increasing and rounds["labeled_points"].iloc[0] > 0
+    assert ((rounds["miou"] >= 0) & (rounds["miou"] <= 1)).all()
+    assert (rounds[TIME_COLUMNS] >= 0).all().all() and (rounds["wall_s"] >= rounds["train_s"]).all()
+
+    state = LabelState.load(run_dir / "label_state.npz")
+    budget = state.budget_points(config.active.x_active)
+    unit = get_strategy(strategy).unit
+    seen = set()
+    for r in (0, 1):
+        sel = pd.read_csv(run_dir / "selections" / f"round_{r:02d}.csv")
+        assert sel.columns.tolist() == ["scan", "scan_name", "region", "score", "adjusted_score", "cluster", "points"]
+        assert (sel["region"] == -1).all() if unit == "scan" else (sel["region"] >= 0).all()
+        # budget rule: the units reach the budget, and without the last one they would not
+        assert sel["points"].sum() >= budget and sel["points"].iloc[:-1].sum() < budget
+        assert (sel["adjusted_score"].diff().dropna() <= 1e-12).all()  # in descending adjusted score
+        units = set(zip(sel["scan"], sel["region"], strict=True))
+        assert not units & seen  # nothing is selected twice
+        seen |= units
+        labeled_next = rounds.loc[r + 1, "labeled_points"] - rounds.loc[r, "labeled_points"]
+        assert labeled_next == sel["points"].sum()
+        scans, regions = state.units_labeled_in(r + 1)
+        if unit == "region":
+            assert set(zip(scans, regions, strict=True)) == units
+        else:
+            assert set(scans) == set(sel["scan"])
+    assert state.labeled_points == rounds["labeled_points"].iloc[-1]  # the last round selects nothing
+
+    per_class = pd.read_csv(run_dir / "per_class.csv")
+    assert len(per_class) == 3 * 13 and per_class["class"].iloc[:3].tolist() == ["ceiling", "floor", "wall"]
+    present = per_class[per_class["iou"].notna()]
+    means = present.groupby("round")["iou"].mean()
+    np.testing.assert_allclose(means.to_numpy(), rounds["miou"].to_numpy())
+    dist = pd.read_csv(run_dir / "class_distribution.csv")
+    np.testing.assert_allclose(dist.groupby("round")["permille"].sum().to_numpy(), 1000.0)
+    np.testing.assert_array_equal(dist.groupby("round")["labeled_points"].sum().to_numpy(),
+                                  rounds["labeled_points"].to_numpy())
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["backend"] == "torch" and env["device"] == "cpu" and env["threads"] == 1
+    assert RunConfig.from_dict(__import__("yaml").safe_load((run_dir / "params.yaml").read_text())) == config
+    for r in range(3):
+        assert (run_dir / "checkpoints" / f"round_{r:02d}.pt").exists()
+    assert stale_temporaries(run_dir) == []
+
+
+def run(config, **kwargs):
+    from redal_core.active.loop import run as loop_run
+
+    return loop_run(config, progress=False, log=None, **kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("loop")
+def test_same_seed_same_run_other_seed_other_selection(tmp_path, rooms):
+    a = run(tiny(tmp_path / "a", rooms, "ENT+Region+Div", active={"rounds": 1}))
+    b = run(tiny(tmp_path / "b", rooms, "ENT+Region+Div", active={"rounds": 1}))
+    c = run(tiny(tmp_path / "c", rooms, "ENT+Region+Div", seed=1, active={"rounds": 1}))
+    ra, pa, sa = _frames(a)
+    rb, pb, sb = _frames(b)
+    pd.testing.assert_frame_equal(ra, rb)
+    pd.testing.assert_frame_equal(pa, pb)
+    assert sa.keys() == sb.keys() == {"round_00.csv"}
+    pd.testing.assert_frame_equal(sa["round_00.csv"], sb["round_00.csv"])
+    assert not _frames(c)[2]["round_00.csv"].equals(sa["round_00.csv"])
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("loop")
+def test_rerun_resumes_and_refuses_other_params(tmp_path, rooms, capsys):
+    from redal_core.active.loop import run as loop_run
+
+    config = tiny(tmp_path, rooms, "RAND+Region", active={"rounds": 1})
+    run_dir = run(config)
+    before = (run_dir / "rounds.csv").read_bytes()
+    loop_run(config, progress=False)  # complete: nothing is redone
+    assert "complete (2 rounds)" in capsys.readouterr().out
+    assert (run_dir / "rounds.csv").read_bytes() == before
+    with pytest.raises(ValueError, match=r"other parameters \(differing: active.x_active\)"):
+        run(tiny(tmp_path, rooms, "RAND+Region", run_id=config.run_id, active={"rounds": 1, "x_active": 5.0}))
+    # another results_dir is not a difference: the params of a moved folder still match
+    moved = tiny(tmp_path / "elsewhere", rooms, "RAND+Region", active={"rounds": 1})
+    assert moved.to_dict() | {"results_dir": ""} == config.to_dict() | {"results_dir": ""}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("loop")
+def test_human_oracle_waits_for_labels_and_prefers_them(tmp_path, rooms):
+    from redal_core.active.pool import LabelState
+
+    config = tiny(tmp_path, rooms, "ENT+Region", active={"rounds": 1, "oracle": "human"})
+    run_dir = run(config)
+    status = run_status(run_dir)
+    assert status["status"] == "awaiting_labels" and status["last_round"] == 0
+    assert pd.read_csv(run_dir / "rounds.csv")["round"].tolist() == [0]
+    with pytest.raises(ValueError, match="awaiting labels for round 0"):
+        run(config)
+    # what `redal import` does: annotations/<scan>.npy and the units marked labeled (round 1)
+    sel = pd.read_csv(run_dir / "selections" / "round_00.csv")
+    state = LabelState.load(run_dir / "label_state.npz")
+    from redal_core.data.datasets import build_dataset
+    from redal_core.regions import scan_regions
+
+    ds = build_dataset("synthetic-indoor", rooms, "train")
+    annotated = 0
+    for scan in sel["scan"].unique():
+        region_ids = np.asarray(scan_regions(ds, int(scan), "s3dis", 16)["region"])
+        chosen = np.isin(region_ids, sel.loc[sel["scan"] == scan, "region"].to_numpy())
+        labels = np.full(region_ids.shape, IGNORE_INDEX, np.int64)
+        labels[chosen] = 12  # the annotator calls everything clutter (planted: differs from ground truth)
+        annotated += int(chosen.sum())
+        (run_dir / "annotations").mkdir(exist_ok=True)
+        np.save(run_dir / "annotations" / f"{scan}.npy", labels)
+    state.label(sel["scan"].to_numpy(), sel["region"].to_numpy(), round=1)
+    state.save(run_dir / "label_state.npz")
+    run(config)
+    assert run_status(run_dir)["status"] == "complete"
+    dist = pd.read_csv(run_dir / "class_distribution.csv")
+    clutter = dist[(dist["class"] == "clutter")].set_index("round")["labeled_points"]
+    assert clutter[1] - clutter[0] == annotated == sel["points"].sum()
+
+
+# -- validation before any training ---------------------------------------------------------------------
+@pytest.mark.xdist_group("loop")
+@pytest.mark.parametrize(
+    ("strategy", "model", "active", "pattern"),
+    [
+        ("ReDAL", "minkunet", {"x_init": 30.0, "x_active": 40.0, "rounds": 2},
+         r"budget larger than the pool: x_init 30.0 % \+ x_active 40.0 % x 2 rounds = 110 %"),
+        ("ReDAL", "minkunet", {"x_init": 5.0},
+         r"x_init = 5.0 % of the 7 training scans gives 0 scans .* at least 14.29 % \(one scan\)"),
+        ("SUPER", "minkunet", {}, r"unknown strategy 'SUPER'; valid names: RAND, MAR, .*ReDAL"),
+        ("MCDR", "minkunet", {}, r"MCDR needs MC dropout, but model 'minkunet' has no dropout .* spvcnn"),
+    ],
+)
+def test_bad_runs_fail_before_training(tmp_path, rooms, strategy, model, active, pattern):
+    config = tiny(tmp_path, rooms, strategy, model={"name": model}, active=active)
+    with pytest.raises(ValueError, match=pattern):
+        run(config)
+    assert not (config.run_dir / "checkpoints").exists()
+
+
+def test_one_round_budget_larger_than_the_unlabeled_points(rooms):
+    from redal_core.active.loop import validate_run
+    from redal_core.active.pool import LabelState
+    from redal_core.data.datasets import build_dataset
+
+    ds = build_dataset("synthetic-indoor", rooms, "train")
+    config = tiny("unused", rooms, "ENT", active={"x_init": 50.0, "x_active": 50.0, "rounds": 1})
+    sizes = [np.array([100]), np.array([100]), np.array([100]), np.array([700]), np.array([50]), np.array([50]),
+             np.array([50])]
+    state = LabelState(region_sizes=np.concatenate(sizes), offsets=np.arange(8),
+                       rounds=np.array([-1, -1, -1, 0, -1, -1, -1]))
+    validate_run(config, ds)  # fine by the percentages alone
+    with pytest.raises(ValueError, match=r"one round's budget, x_active 50.0 % = 575 points, exceeds the 450 points"):
+        validate_run(config, ds, label_state=state)
+
+
+def test_cli_run_reports_a_bad_config(tmp_path, capsys):
+    from redal_core.cli import main
+
+    path = tmp_path / "run.yaml"
+    path.write_text("active:\n  x_active: 120\n")
+    assert main(["run", str(path)]) == 2
+    assert "active.x_active" in capsys.readouterr().err
