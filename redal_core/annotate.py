@@ -173,7 +173,7 @@ def _read_labels(path: Path) -> dict[str, np.ndarray]:
         from plyfile import PlyData
 
         try:
-            ply = PlyData.read(str(path))
+            ply = PlyData.read(str(path), mmap=False)  # no mapping: the file may be rewritten
             vertex = ply["vertex"].data
         except Exception as error:  # plyfile raises several types for a damaged file
             raise ValueError(f"{path}: not a readable PLY file with a vertex element ({error})") from error

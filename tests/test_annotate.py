@@ -28,7 +28,7 @@ def test_ply_round_trip(tmp_path):
     rgb = rng.integers(0, 256, size=(50, 3)).astype(np.uint8)
     index = np.sort(rng.choice(1000, 50, replace=False))
     path = annotate.write_ply(tmp_path / "3_7.ply", xyz=xyz, rgb=rgb, region=np.full(50, 7), point_index=index)
-    vertex = PlyData.read(str(path))["vertex"].data
+    vertex = PlyData.read(str(path), mmap=False)["vertex"].data
     assert vertex.dtype.names == ("x", "y", "z", "red", "green", "blue", "region", "label", "point_index")
     np.testing.assert_array_equal(np.stack([vertex["x"], vertex["y"], vertex["z"]], 1), xyz)
     np.testing.assert_array_equal(np.stack([vertex["red"], vertex["green"], vertex["blue"]], 1), rgb)
@@ -75,7 +75,7 @@ def awaiting(tmp_path_factory):
 
 def _fill(folder: Path, label: int = PLANTED) -> None:
     for path in folder.glob("*.ply"):
-        ply = PlyData.read(str(path))
+        ply = PlyData.read(str(path), mmap=False)
         vertex = ply["vertex"].data.copy()
         vertex["label"] = label
         PlyData([PlyElement.describe(vertex, "vertex")]).write(str(path))
@@ -98,7 +98,7 @@ def test_export_writes_each_selected_unit(awaiting):
     pd.testing.assert_frame_equal(on_disk, manifest)
     ctx = annotate.open_run(run_dir)
     for row in manifest.itertuples():
-        vertex = PlyData.read(str(exported / row.file))["vertex"].data
+        vertex = PlyData.read(str(exported / row.file), mmap=False)["vertex"].data
         assert len(vertex) == row.points
         assert (vertex["region"] == row.region).all() and (vertex["label"] == -1).all()
         scan = ctx.dataset[row.scan]
@@ -115,14 +115,14 @@ def test_import_rejects_mismatches_with_clear_errors(awaiting, tmp_path):
     short = _copy(exported, tmp_path / "short")
     _fill(short)
     path = short / first.file
-    vertex = PlyData.read(str(path))["vertex"].data[:-1]
+    vertex = PlyData.read(str(path), mmap=False)["vertex"].data[:-1]
     PlyData([PlyElement.describe(vertex, "vertex")]).write(str(path))
     with pytest.raises(ValueError, match=rf"{first.file}: expected {first.points} points .* got {first.points - 1}"):
         annotate.import_labels(run_dir, short)
 
     moved = _copy(exported, tmp_path / "moved")
     _fill(moved)
-    vertex = PlyData.read(str(moved / first.file))["vertex"].data.copy()
+    vertex = PlyData.read(str(moved / first.file), mmap=False)["vertex"].data.copy()
     vertex["region"][0] += 1
     PlyData([PlyElement.describe(vertex, "vertex")]).write(str(moved / first.file))
     with pytest.raises(ValueError, match=rf"{first.file}: 1 point\(s\) carry the wrong region"):
@@ -171,7 +171,7 @@ def test_round_trip_trains_the_next_round_on_human_labels(awaiting, tmp_path):
     _fill(labels)
     # one unit comes back as CSV (point_index, label) instead of PLY
     first = manifest.iloc[0]
-    vertex = PlyData.read(str(labels / first.file))["vertex"].data
+    vertex = PlyData.read(str(labels / first.file), mmap=False)["vertex"].data
     (labels / first.file).unlink()
     pd.DataFrame({"point_index": vertex["point_index"][::-1], "label": np.full(len(vertex), PLANTED)}).to_csv(
         labels / first.file.replace(".ply", ".csv"), index=False)
