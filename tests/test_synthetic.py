@@ -24,7 +24,11 @@ AZIMUTH_STEPS = 1024
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _label_path(bin_path: Path) -> Path:
@@ -51,9 +55,7 @@ def outdoor(tmp_path_factory) -> tuple[Path, list[Path]]:
 @pytest.fixture(scope="module")
 def sweeps(outdoor) -> list[tuple[np.ndarray, np.ndarray]]:
     """(points (N, 4) float32, raw labels (N,) uint32) of every written sweep, read as raw bytes."""
-    return [
-        (np.fromfile(b, "<f4").reshape(-1, 4), np.fromfile(_label_path(b), "<u4")) for b in outdoor[1]
-    ]
+    return [(np.fromfile(b, "<f4").reshape(-1, 4), np.fromfile(_label_path(b), "<u4")) for b in outdoor[1]]
 
 
 # ---------------------------------------------------------------------------------------------- determinism
@@ -114,7 +116,9 @@ def test_sequence_assignment(scans):
 def test_formatter_matches_printf(mm, seed):
     xyz = np.array(mm, np.float64) / 1000.0
     rgb = np.random.default_rng(seed).integers(0, 256, xyz.shape)
-    expected = "".join(f"{x:.3f} {y:.3f} {z:.3f} {r} {g} {b}\n" for (x, y, z), (r, g, b) in zip(xyz, rgb, strict=True))
+    expected = "".join(
+        f"{x:.3f} {y:.3f} {z:.3f} {r} {g} {b}\n" for (x, y, z), (r, g, b) in zip(xyz, rgb, strict=True)
+    )
     assert synthetic.format_xyzrgb(xyz, rgb) == expected.encode()
 
 
@@ -238,7 +242,9 @@ def test_indoor_occlusion_under_bookcases(indoor):
     checked = 0
     for room in indoor[1]:
         files = {f.stem: f for f in (room / "Annotations").glob("*.txt")}
-        floor = np.concatenate([np.loadtxt(f, ndmin=2)[:, :3] for k, f in files.items() if k.startswith("floor_")])
+        floor = np.concatenate(
+            [np.loadtxt(f, ndmin=2)[:, :3] for k, f in files.items() if k.startswith("floor_")]
+        )
         floor_area = np.ptp(floor[:, 0]) * np.ptp(floor[:, 1])
         for name, path in files.items():
             if not name.startswith("bookcase_"):
@@ -402,3 +408,45 @@ def test_rotated_box_hit_matches_dense_marching():
             assert t[k] == pytest.approx(steps[np.argmax(inside)], abs=0.002)
         else:
             assert np.isinf(t[k])
+
+
+# ---------------------------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(sorted(synthetic._ROOM_SPECS)))
+def test_generate_room_invariants(seed, kind):
+    xyz, rgb, labels, instances = synthetic.generate_room(np.random.default_rng(seed), kind=kind, points=3000)
+    n = len(xyz)
+    assert 2700 <= n <= 3000 and xyz.shape == (n, 3) and rgb.shape == (n, 3) and rgb.dtype == np.uint8
+    assert np.isfinite(xyz).all() and np.array_equal(xyz, np.rint(xyz * 1000) / 1000)
+    assert -0.05 < xyz[:, 2].min() and xyz[:, 2].max() < 3.4
+    # points grouped by instance, instances ordered by class, one class per instance
+    assert (np.diff(instances) >= 0).all() and (np.diff(labels) >= 0).all()
+    starts = np.flatnonzero(np.diff(instances, prepend=-1))
+    assert np.array_equal(instances[starts], np.arange(len(starts)))  # dense ids 0..I-1
+    for a, b in zip(starts, [*starts[1:], n], strict=True):
+        assert (labels[a:b] == labels[a]).all()
+    assert {0, 1, 2} <= set(labels.tolist())
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), beams=st.integers(2, 32), steps=st.integers(64, 300))
+def test_generate_sweep_invariants(seed, beams, steps):
+    points, raw = synthetic.generate_sweep(np.random.default_rng(seed), beams=beams, azimuth_steps=steps)
+    assert points.dtype == np.float32 and raw.dtype == np.uint32 and points.shape == (len(raw), 4)
+    assert 0 < len(points) <= beams * steps
+    r = np.linalg.norm(points[:, :3].astype(np.float64), axis=1)
+    assert r.max() <= synthetic.MAX_RANGE + 0.2 and ((points[:, 3] >= 0) & (points[:, 3] <= 0.99)).all()
+    assert set(np.unique(raw & 0xFFFF).tolist()) <= set(synthetic.KITTI_RAW_IDS.values())
+    elevation = np.degrees(np.arcsin(points[:, 2] / r))
+    assert np.abs(elevation[:, None] - synthetic.hdl64_elevations(beams)[None, :]).min(axis=1).max() < 1e-3
+
+
+def test_stale_scans_under_root_are_reported(tmp_path):
+    synthetic.write_synthetic_indoor(tmp_path, scans=2, points_per_room=1000)
+    with pytest.warns(UserWarning, match=r"1 room\(s\) not written by this call"):
+        synthetic.write_synthetic_indoor(tmp_path, scans=1, points_per_room=1000)
+    synthetic.write_synthetic_outdoor(tmp_path / "o", scans=2, beams=4, azimuth_steps=64)
+    with pytest.warns(UserWarning, match=r"1 sweep\(s\) not written by this call"):
+        synthetic.write_synthetic_outdoor(tmp_path / "o", scans=1, beams=4, azimuth_steps=64)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,7 @@ def write_synthetic_indoor(
             np.random.default_rng(children[i]), kind=kind, points=points_per_room
         )
         written.append(_write_room(root / f"Area_{area}" / room_name, xyz, rgb, labels, instances))
+    _warn_stale(root, [p.parent for p in root.glob("Area_*/*/Annotations")], written, "room(s)")
     return written
 
 
@@ -134,7 +136,9 @@ def write_synthetic_outdoor(
     for i, sequence in enumerate(sequences):
         frame = frames.get(sequence, 0)
         frames[sequence] = frame + 1
-        points, labels = generate_sweep(np.random.default_rng(children[i]), beams=beams, azimuth_steps=azimuth_steps)
+        points, labels = generate_sweep(
+            np.random.default_rng(children[i]), beams=beams, azimuth_steps=azimuth_steps
+        )
         folder = root / "sequences" / f"{sequence:02d}"
         (folder / "velodyne").mkdir(parents=True, exist_ok=True)
         (folder / "labels").mkdir(parents=True, exist_ok=True)
@@ -142,6 +146,7 @@ def write_synthetic_outdoor(
         points.astype("<f4").tofile(bin_path)
         labels.astype("<u4").tofile(folder / "labels" / f"{frame:06d}.label")
         written.append(bin_path)
+    _warn_stale(root, list(root.glob("sequences/*/velodyne/*.bin")), written, "sweep(s)")
     return written
 
 
@@ -211,6 +216,17 @@ def _check_root(root: object) -> Path:
     return path
 
 
+def _warn_stale(root: Path, found: list[Path], written: list[Path], what: str) -> None:
+    """Warn when ``root`` holds scans this call did not write (a dataset reader would mix them in)."""
+    stale = sorted(set(found) - set(written))
+    if stale:
+        warnings.warn(
+            f"{root}: {len(stale)} {what} not written by this call were already there (first: {stale[0]}); "
+            "they are left in place and will be read as part of the dataset",
+            stacklevel=3,
+        )
+
+
 def _format_rows(columns: list[tuple[np.ndarray, int]]) -> bytes:
     """Space-separated right-aligned fixed-point columns (int values scaled by 10**decimals), one line a row."""
     blocks, masks = [], []
@@ -253,7 +269,9 @@ def _format_rows(columns: list[tuple[np.ndarray, int]]) -> bytes:
     return chars[mask].tobytes()
 
 
-def _write_room(folder: Path, xyz: np.ndarray, rgb: np.ndarray, labels: np.ndarray, instances: np.ndarray) -> Path:
+def _write_room(
+    folder: Path, xyz: np.ndarray, rgb: np.ndarray, labels: np.ndarray, instances: np.ndarray
+) -> Path:
     """Write one room: ``Annotations/<class>_<k>.txt`` per instance (k from 1 per class) and ``<room>.txt``."""
     annotations = folder / "Annotations"
     annotations.mkdir(parents=True, exist_ok=True)
@@ -358,7 +376,9 @@ class _Room:
         self.quad_paint.append(paint)
         return len(self.origins) - 1
 
-    def box(self, inst: int, paint: int, frame: _Frame, lo, hi, faces: str = "EWNST", *, occlude: bool = True) -> None:
+    def box(
+        self, inst: int, paint: int, frame: _Frame, lo, hi, faces: str = "EWNST", *, occlude: bool = True
+    ) -> None:
         lo, hi = np.asarray(lo, float), np.asarray(hi, float)
         size = hi - lo
         for face in faces:
@@ -374,13 +394,27 @@ class _Room:
         lo, hi = np.asarray(lo, float), np.asarray(hi, float)
         self.occluders.append((frame.point((lo + hi) / 2), (hi - lo) / 2, frame.yaw, inst))
 
-    def prism(self, inst: int, paint: int, frame: _Frame, cx: float, cy: float, r: float, z0: float, z1: float,
-              *, sides: int = 12, top: bool = True) -> None:
+    def prism(
+        self,
+        inst: int,
+        paint: int,
+        frame: _Frame,
+        cx: float,
+        cy: float,
+        r: float,
+        z0: float,
+        z1: float,
+        *,
+        sides: int = 12,
+        top: bool = True,
+    ) -> None:
         angles = np.linspace(0.0, 2 * np.pi, sides + 1)
         ring = np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], axis=1)
         for k in range(sides):
             edge = ring[k + 1] - ring[k]
-            self.quad(inst, paint, frame, (ring[k][0], ring[k][1], z0), (edge[0], edge[1], 0.0), (0.0, 0.0, z1 - z0))
+            self.quad(
+                inst, paint, frame, (ring[k][0], ring[k][1], z0), (edge[0], edge[1], 0.0), (0.0, 0.0, z1 - z0)
+            )
         if top:
             self.quad(inst, paint, frame, (cx - r, cy - r, z1), (2 * r, 0, 0), (0, 2 * r, 0), ellipse=True)
         half = r / math.sqrt(2)
@@ -442,7 +476,14 @@ _ROOM_SPECS: dict[str, dict[str, tuple[int, int]]] = {
                    chair=(2, 4), clutter=(6, 12), column=(1, 1), beam=(1, 1)),
 }  # fmt: skip
 
-_WALL_COLOURS = ((205, 200, 190), (190, 186, 176), (214, 210, 200), (182, 176, 160), (172, 180, 186), (200, 190, 170))
+_WALL_COLOURS = (
+    (205, 200, 190),
+    (190, 186, 176),
+    (214, 210, 200),
+    (182, 176, 160),
+    (172, 180, 186),
+    (200, 190, 170),
+)
 _FABRIC_COLOURS = ((32, 32, 35), (70, 70, 75), (40, 52, 92), (120, 34, 34), (44, 82, 52), (170, 152, 122),
                    (150, 150, 155), (95, 60, 40), (180, 110, 40))  # fmt: skip
 _METAL_COLOURS = ((40, 40, 42), (120, 122, 126), (170, 172, 176))
@@ -493,7 +534,8 @@ def generate_room(
     order = np.argsort(instances, kind="stable")
     offset = np.array([rng.uniform(-20, 30), rng.uniform(-20, 30), 0.0])
     xyz = np.rint((xyz[order] + offset) * 1000.0) / 1000.0
-    return xyz, rgb[order], labels[order], instances[order].astype(np.int64)
+    dense = np.unique(instances[order], return_inverse=True)[1]  # instances left without points leave no gap
+    return xyz, rgb[order], labels[order], dense.astype(np.int64)
 
 
 def _layout_room(rng: np.random.Generator, kind: str) -> tuple[_Room, _Plan]:
@@ -507,7 +549,11 @@ def _layout_room(rng: np.random.Generator, kind: str) -> tuple[_Room, _Plan]:
             depth_total = rng.uniform(5, 9)
             cut_w, cut_d, depth = width - arm, depth_total - depth, depth_total
     else:
-        ranges = {"conferenceRoom": ((5, 9), (4, 7)), "lounge": ((4, 8), (4, 7)), "office": ((3.5, 7), (3, 6))}
+        ranges = {
+            "conferenceRoom": ((5, 9), (4, 7)),
+            "lounge": ((4, 8), (4, 7)),
+            "office": ((3.5, 7), (3, 6)),
+        }
         (w0, w1), (d0, d1) = ranges.get(kind, ((2.8, 5), (2.5, 4.5)))
         width, depth = rng.uniform(w0, w1), rng.uniform(d0, d1)
         cut_w = cut_d = 0.0
@@ -518,14 +564,20 @@ def _layout_room(rng: np.random.Generator, kind: str) -> tuple[_Room, _Plan]:
     walls = _structure(rng, room, plan)
     tables: list[tuple[_Frame, float, float, float]] = []
 
-    door_paint = room.paint(_wood(rng) if rng.random() < 0.55 else _Paint(_SOLID, _near(rng, _pick(rng, _WALL_COLOURS), 25)))
+    door_paint = room.paint(
+        _wood(rng) if rng.random() < 0.55 else _Paint(_SOLID, _near(rng, _pick(rng, _WALL_COLOURS), 25))
+    )
     for _ in range(spec["door"]):
         _door(rng, room, plan, walls, door_paint)
     for k in range(spec["table"]):
         table = _table(rng, room, plan, kind)
         if table is not None:
             tables.append(table)
-            n_chairs = spec["chair"] if k == 0 else int(rng.integers(1, _ROOM_SPECS[kind]["chair"][1], endpoint=True))
+            n_chairs = (
+                spec["chair"]
+                if k == 0
+                else int(rng.integers(1, _ROOM_SPECS[kind]["chair"][1], endpoint=True))
+            )
             _chairs_around(rng, room, plan, table, n_chairs)
         if k == 0:  # the first table goes before the wall furniture, the others after it
             for _ in range(spec["column"]):
@@ -554,8 +606,13 @@ def _structure(rng: np.random.Generator, room: _Room, plan: _Plan) -> list[_Wall
     rects = [(0.0, 0.0, W, D - cd)] + ([(0.0, D - cd, W - cw, D)] if cd > 0 else [])
     style = rng.random()
     if style < 0.5:
-        floor = _Paint(_CARPET, _near(rng, _pick(rng, ((90, 90, 95), (70, 80, 100), (110, 95, 80), (120, 112, 100))), 8),
-                       (40.0, 40.0, 40.0), 0.0, 12.0)
+        floor = _Paint(
+            _CARPET,
+            _near(rng, _pick(rng, ((90, 90, 95), (70, 80, 100), (110, 95, 80), (120, 112, 100))), 8),
+            (40.0, 40.0, 40.0),
+            0.0,
+            12.0,
+        )
     elif style < 0.8:
         base = _near(rng, (165, 160, 152), 15)
         floor = _Paint(_TILES, base, tuple(c * 0.7 for c in base), float(rng.uniform(0.3, 0.6)), 6.0)
@@ -568,19 +625,32 @@ def _structure(rng: np.random.Generator, room: _Room, plan: _Plan) -> list[_Wall
     for x0, y0, x1, y1 in rects:
         room.quad(f_inst, f_paint, _WORLD, (x0, y0, 0.0), (x1 - x0, 0, 0), (0, y1 - y0, 0))
         room.quad(c_inst, c_paint, _WORLD, (x0, y0, H), (x1 - x0, 0, 0), (0, y1 - y0, 0))
-    corners = [(0, 0), (W, 0), (W, D - cd), (W - cw, D - cd), (W - cw, D), (0, D)] if cd > 0 else [(0, 0), (W, 0), (W, D), (0, D)]
+    corners = (
+        [(0, 0), (W, 0), (W, D - cd), (W - cw, D - cd), (W - cw, D), (0, D)]
+        if cd > 0
+        else [(0, 0), (W, 0), (W, D), (0, D)]
+    )
     wall_paint = room.paint(_Paint(_SOLID, _near(rng, _pick(rng, _WALL_COLOURS), 6), noise=5.0))
     walls = []
     for k, p0 in enumerate(corners):
         p0, p1 = np.asarray(p0, float), np.asarray(corners[(k + 1) % len(corners)], float)
         length = float(np.linalg.norm(p1 - p0))
-        quad = room.quad(room.instance("wall"), wall_paint, _WORLD, (p0[0], p0[1], 0.0), (*(p1 - p0), 0.0), (0, 0, H))
+        quad = room.quad(
+            room.instance("wall"), wall_paint, _WORLD, (p0[0], p0[1], 0.0), (*(p1 - p0), 0.0), (0, 0, H)
+        )
         walls.append(_Wall(p0, (p1 - p0) / length, length, quad, []))
     return walls
 
 
-def _slot(rng: np.random.Generator, walls: list[_Wall], width: float, *, corner: bool = False,
-          plan: _Plan | None = None, depth: float = 0.0):
+def _slot(
+    rng: np.random.Generator,
+    walls: list[_Wall],
+    width: float,
+    *,
+    corner: bool = False,
+    plan: _Plan | None = None,
+    depth: float = 0.0,
+):
     """A free interval of ``width`` metres on a wall (chosen with probability ~ length): (wall, s0) or None.
 
     With ``plan`` and ``depth`` the floor strip in front of the interval must also be free.
@@ -596,7 +666,11 @@ def _slot(rng: np.random.Generator, walls: list[_Wall], width: float, *, corner:
             s0 = float(rng.uniform(0.15, wall.length - width - 0.15))
         if not all(s0 + width + 0.08 <= a or s0 >= b + 0.08 for a, b in wall.taken):
             continue
-        if plan is not None and depth > 0 and not plan.free(_footprint(wall.frame(s0), (0.01, 0.01), (width - 0.01, depth))):
+        if (
+            plan is not None
+            and depth > 0
+            and not plan.free(_footprint(wall.frame(s0), (0.01, 0.01), (width - 0.01, depth)))
+        ):
             continue
         wall.taken.append((s0, s0 + width))
         return wall, s0
@@ -651,7 +725,9 @@ def _door(rng, room: _Room, plan: _Plan, walls: list[_Wall], paint: int) -> None
         room.quad(inst, trim, frame, (x, -0.04, 0), (0, 0.052, 0), (0, 0, h))
     room.quad(inst, trim, frame, (f, -0.04, h), (w, 0, 0), (0, 0.052, 0))
     handle = room.paint(_Paint(_SOLID, _near(rng, _pick(rng, _METAL_COLOURS), 8)))
-    room.box(inst, handle, frame, (w + f - 0.15, -0.04, 0.98), (w + f - 0.04, 0.03, 1.04), "EWNTB", occlude=False)
+    room.box(
+        inst, handle, frame, (w + f - 0.15, -0.04, 0.98), (w + f - 0.04, 0.03, 1.04), "EWNTB", occlude=False
+    )
     _claim_floor(plan, frame, (0, 0), (w + 2 * f, 0.9))  # keep the door's swing free
 
 
@@ -666,10 +742,17 @@ def _window(rng, room: _Room, plan: _Plan, walls: list[_Wall]) -> None:
     f = 0.06
     room.holes.append((wall.quad, s0, s0 + w, z0, z0 + h))
     inst = room.instance("window")
-    frame_paint = room.paint(_Paint(_SOLID, _near(rng, _pick(rng, ((235, 235, 232), (160, 162, 165), (90, 70, 55))), 8)))
+    frame_paint = room.paint(
+        _Paint(_SOLID, _near(rng, _pick(rng, ((235, 235, 232), (160, 162, 165), (90, 70, 55))), 8))
+    )
     glass_base = _near(rng, (165, 180, 195), 20)
     glass = room.paint(_Paint(_GLASS, glass_base, glass_base, 0.0, 18.0))
-    for x0, x1, a, b in ((0, f, z0, z0 + h), (w - f, w, z0, z0 + h), (0, w, z0, z0 + f), (0, w, z0 + h - f, z0 + h)):
+    for x0, x1, a, b in (
+        (0, f, z0, z0 + h),
+        (w - f, w, z0, z0 + h),
+        (0, w, z0, z0 + f),
+        (0, w, z0 + h - f, z0 + h),
+    ):
         room.quad(inst, frame_paint, frame, (x0, 0.005, a), (x1 - x0, 0, 0), (0, 0, b - a))
     room.quad(inst, glass, frame, (f, -0.1, z0 + f), (w - 2 * f, 0, 0), (0, 0, h - 2 * f))
     for x in (f, w - f):
@@ -689,7 +772,9 @@ def _board(rng, room: _Room, plan: _Plan, walls: list[_Wall]) -> None:
     frame = wall.frame(s0)
     inst = room.instance("board")
     rim = _near(rng, _pick(rng, ((60, 60, 64), (175, 178, 182), (35, 35, 38))), 8)
-    paint = room.paint(_Paint(_BOARD, _near(rng, (238, 240, 240), 5), rim, float(rng.uniform(0.03, 0.05)), 4.0))
+    paint = room.paint(
+        _Paint(_BOARD, _near(rng, (238, 240, 240), 5), rim, float(rng.uniform(0.03, 0.05)), 4.0)
+    )
     room.quad(inst, paint, frame, (0, 0.02, z0), (w, 0, 0), (0, 0, h))
     rim_paint = room.paint(_Paint(_SOLID, rim))
     for o, u in (((0, 0, z0), (w, 0, 0)), ((0, 0, z0 + h), (w, 0, 0))):
@@ -709,7 +794,11 @@ def _bookcase(rng, room: _Room, plan: _Plan, walls: list[_Wall]) -> None:
     wall, s0, w = slot
     frame = wall.frame(s0)
     inst = room.instance("bookcase")
-    carcass = room.paint(_wood(rng) if rng.random() < 0.6 else _Paint(_SOLID, _near(rng, _pick(rng, _METAL_COLOURS + ((225, 222, 215),)), 8)))
+    carcass = room.paint(
+        _wood(rng)
+        if rng.random() < 0.6
+        else _Paint(_SOLID, _near(rng, _pick(rng, _METAL_COLOURS + ((225, 222, 215),)), 8))
+    )
     t = 0.02
     for x in (0, w):
         room.quad(inst, carcass, frame, (x, 0, 0), (0, d, 0), (0, 0, h))
@@ -748,7 +837,14 @@ def _sofa(rng, room: _Room, plan: _Plan, walls: list[_Wall]) -> None:
     wall, s0, w = slot
     frame = wall.frame(s0)
     inst = room.instance("sofa")
-    fabric = room.paint(_Paint(_FABRIC, _near(rng, _pick(rng, _FABRIC_COLOURS), 12), scale=float(rng.uniform(0.4, 0.7)), noise=8.0))
+    fabric = room.paint(
+        _Paint(
+            _FABRIC,
+            _near(rng, _pick(rng, _FABRIC_COLOURS), 12),
+            scale=float(rng.uniform(0.4, 0.7)),
+            noise=8.0,
+        )
+    )
     a, bt, seat, arm_h, back_h, foot = 0.18, 0.2, 0.42, 0.62, rng.uniform(0.75, 0.9), 0.08
     room.quad(inst, fabric, frame, (a, bt, seat), (w - 2 * a, 0, 0), (0, d - bt, 0))  # seat
     room.quad(inst, fabric, frame, (a, d, foot), (w - 2 * a, 0, 0), (0, 0, seat - foot))
@@ -799,7 +895,11 @@ def _table(rng, room: _Room, plan: _Plan, kind: str):
 
 def _build_table(rng, room: _Room, frame: _Frame, w: float, d: float, top: float, round_top: bool) -> None:
     inst = room.instance("table")
-    surface = room.paint(_wood(rng) if rng.random() < 0.6 else _Paint(_SOLID, _near(rng, _pick(rng, ((228, 226, 220), (150, 150, 150), (200, 185, 160))), 10)))
+    surface = room.paint(
+        _wood(rng)
+        if rng.random() < 0.6
+        else _Paint(_SOLID, _near(rng, _pick(rng, ((228, 226, 220), (150, 150, 150), (200, 185, 160))), 10))
+    )
     legs = room.paint(_Paint(_SOLID, _near(rng, _pick(rng, _METAL_COLOURS), 8)))
     th = rng.uniform(0.03, 0.05)
     if round_top:
@@ -848,10 +948,25 @@ def _build_chair(rng, room: _Room, plan: _Plan, frame: _Frame) -> None:
     inst = room.instance("chair")
     fabric = room.paint(_Paint(_FABRIC, _near(rng, _pick(rng, _FABRIC_COLOURS), 10), scale=0.5, noise=7.0))
     metal = room.paint(_Paint(_SOLID, _near(rng, _pick(rng, _METAL_COLOURS), 8)))
-    sw, sd, sh, bh = rng.uniform(0.42, 0.5), rng.uniform(0.42, 0.5), rng.uniform(0.43, 0.5), rng.uniform(0.35, 0.5)
+    sw, sd, sh, bh = (
+        rng.uniform(0.42, 0.5),
+        rng.uniform(0.42, 0.5),
+        rng.uniform(0.43, 0.5),
+        rng.uniform(0.35, 0.5),
+    )
     room.box(inst, fabric, frame, (-sw / 2, -sd / 2, sh - 0.06), (sw / 2, sd / 2, sh))
-    room.box(inst, fabric, frame, (-sw / 2, -sd / 2 - 0.02, sh + 0.06), (sw / 2, -sd / 2 + 0.04, sh + 0.06 + bh))
-    room.box(inst, metal, frame, (-0.02, -sd / 2 - 0.01, sh), (0.02, -sd / 2 + 0.01, sh + 0.06), "EWNS", occlude=False)
+    room.box(
+        inst, fabric, frame, (-sw / 2, -sd / 2 - 0.02, sh + 0.06), (sw / 2, -sd / 2 + 0.04, sh + 0.06 + bh)
+    )
+    room.box(
+        inst,
+        metal,
+        frame,
+        (-0.02, -sd / 2 - 0.01, sh),
+        (0.02, -sd / 2 + 0.01, sh + 0.06),
+        "EWNS",
+        occlude=False,
+    )
     if rng.random() < 0.5:  # office chair: column and star base
         room.prism(inst, metal, frame, 0.0, 0.0, 0.025, 0.09, sh - 0.06, sides=8, top=False)
         for k in range(5):
@@ -859,11 +974,15 @@ def _build_chair(rng, room: _Room, plan: _Plan, frame: _Frame) -> None:
             room.box(inst, metal, arm, (0.0, -0.02, 0.04), (0.3, 0.02, 0.09), "NSTE", occlude=False)
         if rng.random() < 0.5:
             for x in (-sw / 2 - 0.05, sw / 2):
-                room.box(inst, metal, frame, (x, -0.15, sh + 0.18), (x + 0.05, 0.15, sh + 0.22), occlude=False)
+                room.box(
+                    inst, metal, frame, (x, -0.15, sh + 0.18), (x + 0.05, 0.15, sh + 0.22), occlude=False
+                )
     else:
         for x in (-sw / 2 + 0.01, sw / 2 - 0.04):
             for y in (-sd / 2 + 0.01, sd / 2 - 0.04):
-                room.box(inst, metal, frame, (x, y, 0), (x + 0.03, y + 0.03, sh - 0.06), "EWNS", occlude=False)
+                room.box(
+                    inst, metal, frame, (x, y, 0), (x + 0.03, y + 0.03, sh - 0.06), "EWNS", occlude=False
+                )
     plan.taken.append((centre[0] - 0.3, centre[1] - 0.3, centre[0] + 0.3, centre[1] + 0.3))
 
 
@@ -889,9 +1008,21 @@ def _clutter(rng, room: _Room, plan: _Plan, walls: list[_Wall], tables) -> None:
                 frame = _Frame(float(cx), float(cy), float(rng.uniform(0, np.pi)))
                 if kind == "box":
                     h = rng.uniform(0.2, 0.6)
-                    room.box(room.instance("clutter"), paint, frame, (-r * 0.7, -r * 0.7, 0), (r * 0.7, r * 0.7, h))
+                    room.box(
+                        room.instance("clutter"), paint, frame, (-r * 0.7, -r * 0.7, 0), (r * 0.7, r * 0.7, h)
+                    )
                 else:
-                    room.prism(room.instance("clutter"), paint, frame, 0.0, 0.0, r * 0.6, 0.0, rng.uniform(0.3, 0.55), top=False)
+                    room.prism(
+                        room.instance("clutter"),
+                        paint,
+                        frame,
+                        0.0,
+                        0.0,
+                        r * 0.6,
+                        0.0,
+                        rng.uniform(0.3, 0.55),
+                        top=False,
+                    )
                 plan.taken.append((cx - r, cy - r, cx + r, cy + r))
                 return
     elif kind == "picture":
@@ -900,7 +1031,9 @@ def _clutter(rng, room: _Room, plan: _Plan, walls: list[_Wall], tables) -> None:
         if slot is not None:
             frame = slot[0].frame(slot[1])
             z0 = rng.uniform(1.3, max(1.35, plan.height - h - 0.3))
-            pic = room.paint(_Paint(_CARPET, _near(rng, _book_colour(rng), 10), (30.0, 30.0, 30.0), 0.0, 25.0))
+            pic = room.paint(
+                _Paint(_CARPET, _near(rng, _book_colour(rng), 10), (30.0, 30.0, 30.0), 0.0, 25.0)
+            )
             inst = room.instance("clutter")
             room.quad(inst, pic, frame, (0, 0.015, z0), (w, 0, 0), (0, 0, h))
             room.occlude(inst, frame, (0, -0.03, z0), (w, 0.012, z0 + h))
@@ -922,13 +1055,27 @@ def _clutter(rng, room: _Room, plan: _Plan, walls: list[_Wall], tables) -> None:
         if kind == "monitor":
             dark = room.paint(_Paint(_SOLID, _near(rng, (38, 38, 42), 8)))
             room.box(inst, dark, spot, (-0.1, -0.08, top), (0.1, 0.08, top + 0.02), "EWNST")
-            room.box(inst, dark, spot, (-0.03, -0.02, top + 0.02), (0.03, 0.0, top + 0.12), "EWNS", occlude=False)
+            room.box(
+                inst, dark, spot, (-0.03, -0.02, top + 0.02), (0.03, 0.0, top + 0.12), "EWNS", occlude=False
+            )
             room.box(inst, dark, spot, (-0.27, 0.0, top + 0.1), (0.27, 0.04, top + 0.44))
         elif kind == "papers":
             white = room.paint(_Paint(_SOLID, _near(rng, (235, 235, 230), 5), noise=5.0))
-            room.box(inst, white, spot, (-0.15, -0.11, top), (0.15, 0.11, top + rng.uniform(0.003, 0.04)), "EWNST")
+            room.box(
+                inst, white, spot, (-0.15, -0.11, top), (0.15, 0.11, top + rng.uniform(0.003, 0.04)), "EWNST"
+            )
         else:
-            room.prism(inst, paint, spot, 0.0, 0.0, rng.uniform(0.03, 0.05), top, top + rng.uniform(0.08, 0.25), sides=8)
+            room.prism(
+                inst,
+                paint,
+                spot,
+                0.0,
+                0.0,
+                rng.uniform(0.03, 0.05),
+                top,
+                top + rng.uniform(0.08, 0.25),
+                sides=8,
+            )
 
 
 def _beam(rng, room: _Room, plan: _Plan) -> None:
@@ -940,11 +1087,17 @@ def _beam(rng, room: _Room, plan: _Plan) -> None:
         y = rng.uniform(0.3, span_y - 0.3 - bw)
         room.box(inst, paint, _WORLD, (0, y, H - bd), (plan.width, y + bw, H), "NSB")
     else:  # along y over the full depth, left of the cut-out
-        x = rng.uniform(0.3, plan.width - plan.cut_w - 0.3 - bw) if plan.width - plan.cut_w > 0.6 + bw else 0.3
+        x = (
+            rng.uniform(0.3, plan.width - plan.cut_w - 0.3 - bw)
+            if plan.width - plan.cut_w > 0.6 + bw
+            else 0.3
+        )
         room.box(inst, paint, _WORLD, (x, 0, H - bd), (x + bw, plan.depth, H), "EWB")
 
 
-def _sample_room(rng: np.random.Generator, room: _Room, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sample_room(
+    rng: np.random.Generator, room: _Room, target: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample every quad at one density, cut holes, remove occluded points, thin to ``target``, paint, jitter.
 
     Returns xyz (n, 3) float64, rgb (n, 3) uint8, instance (n,) int64.
@@ -967,13 +1120,23 @@ def _sample_room(rng: np.random.Generator, room: _Room, target: int) -> tuple[np
     inst = np.asarray(room.quad_instance)[quad]
 
     keep = np.ones(len(xyz), bool)
-    for q, s0, s1, t0, t1 in room.holes:
-        keep &= ~((quad == q) & (sm >= s0) & (sm <= s1) & (tm >= t0) & (tm <= t1))
+    for q, s0, s1, t0, t1 in room.holes:  # points are grouped by quad: cut within the quad's slice
+        a, b = np.searchsorted(quad, q), np.searchsorted(quad, q, side="right")
+        keep[a:b] &= ~((sm[a:b] >= s0) & (sm[a:b] <= s1) & (tm[a:b] >= t0) & (tm[a:b] <= t1))
+    by_x = np.argsort(xyz[:, 0], kind="stable")
+    sorted_x = xyz[by_x, 0]
+
+    def near(centre: np.ndarray, reach: float) -> np.ndarray:
+        """Indices of the points whose x is within ``reach`` of ``centre``'s (candidates for a local test)."""
+        lo, hi = np.searchsorted(sorted_x, [centre[0] - reach, centre[0] + reach])
+        return by_x[lo:hi]
+
     for centre, half, yaw, owner in room.occluders:
+        idx = near(centre, float(np.linalg.norm(half[:2])) + 0.02)
         c, s = math.cos(yaw), math.sin(yaw)
-        d = xyz - centre
+        d = xyz[idx] - centre
         local = np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1], d[:, 2]], axis=1)
-        keep &= ~((np.abs(local) <= half + 0.015).all(axis=1) & (inst != owner))
+        keep[idx[(np.abs(local) <= half + 0.015).all(axis=1) & (inst[idx] != owner)]] = False
     # random dropout blobs (scanner shadows) on the big planes and a few small ones anywhere
     planar = np.flatnonzero(np.isin(np.asarray(room.instance_class)[inst], _PLANAR) & keep)
     for radius, pool in [(rng.uniform(0.15, 0.6), planar) for _ in range(int(rng.integers(2, 6)))] + [
@@ -981,7 +1144,10 @@ def _sample_room(rng: np.random.Generator, room: _Room, target: int) -> tuple[np
     ]:
         if len(pool):
             centre = int(pool[rng.integers(len(pool))])
-            keep &= ~((inst == inst[centre]) & (np.linalg.norm(xyz - xyz[centre], axis=1) < radius))
+            idx = near(xyz[centre], radius)
+            keep[
+                idx[(inst[idx] == inst[centre]) & (np.linalg.norm(xyz[idx] - xyz[centre], axis=1) < radius)]
+            ] = False
     chosen = np.flatnonzero(keep)
     if len(chosen) > target:
         chosen = np.sort(rng.choice(chosen, size=target, replace=False))
@@ -989,7 +1155,11 @@ def _sample_room(rng: np.random.Generator, room: _Room, target: int) -> tuple[np
 
     rgb = _paint_points(rng, room.paints, np.asarray(room.quad_paint)[quad], sm, tm, s_len[quad], t_len[quad])
     phase = rng.uniform(0, 2 * np.pi, 2)
-    shade = 0.86 + 0.08 * np.abs(normals[quad, 2]) + 0.06 * np.sin(0.6 * xyz[:, 0] + phase[0]) * np.cos(0.5 * xyz[:, 1] + phase[1])
+    shade = (
+        0.86
+        + 0.08 * np.abs(normals[quad, 2])
+        + 0.06 * np.sin(0.6 * xyz[:, 0] + phase[0]) * np.cos(0.5 * xyz[:, 1] + phase[1])
+    )
     rgb = np.clip(np.rint(rgb * shade[:, None]), 0, 255).astype(np.uint8)
     xyz = xyz + rng.normal(0.0, 0.003, xyz.shape)
     return xyz, rgb, inst
@@ -1015,12 +1185,19 @@ def _paint_points(rng, paints: list[_Paint], paint: np.ndarray, sm, tm, s_len, t
     board = kind == _BOARD
     edge = np.minimum(np.minimum(sm, s_len - sm), np.minimum(tm, t_len - tm)) < scale
     rgb[board & edge] += alt[board & edge] - base[board & edge]
-    ink = board & ~edge & (np.abs(np.mod(tm + 0.05 * np.sin(7.0 * sm), 0.14) - 0.07) < 0.004) & (np.mod(sm, 1.1) < 0.7)
+    ink = (
+        board
+        & ~edge
+        & (np.abs(np.mod(tm + 0.05 * np.sin(7.0 * sm), 0.14) - 0.07) < 0.004)
+        & (np.mod(sm, 1.1) < 0.7)
+    )
     rgb[ink] = (40.0, 55.0, 120.0)
     glass = kind == _GLASS
     rgb[glass] *= (0.8 + 0.35 * tm[glass] / np.maximum(t_len[glass], 1e-6))[:, None]
     fabric = kind == _FABRIC
-    rgb[fabric] *= (1.0 + 0.06 * np.sin(2 * np.pi * sm[fabric] / 0.004) * np.sin(2 * np.pi * tm[fabric] / 0.004))[:, None]
+    rgb[fabric] *= (
+        1.0 + 0.06 * np.sin(2 * np.pi * sm[fabric] / 0.004) * np.sin(2 * np.pi * tm[fabric] / 0.004)
+    )[:, None]
     return rgb
 
 
@@ -1066,7 +1243,9 @@ class _Solid:
 @dataclass
 class _Street:
     solids: list[_Solid]
-    ground: list[tuple[float, float, float, float, int, int, float]]  # x0, x1, y0, y1, label, material, reflect
+    ground: list[
+        tuple[float, float, float, float, int, int, float]
+    ]  # x0, x1, y0, y1, label, material, reflect
     lanes: list[float]  # y of dashed lane lines
     taken: list[tuple[float, float, float, float]]
     instances: int = 0
@@ -1107,7 +1286,11 @@ def generate_sweep(
     azimuth = -np.pi + 2 * np.pi * (np.arange(azimuth_steps) + 0.5) / azimuth_steps
     ce = np.cos(elevation)[:, None]
     dirs = np.stack(
-        [ce * np.cos(azimuth)[None, :], ce * np.sin(azimuth)[None, :], np.broadcast_to(np.sin(elevation)[:, None], (beams, azimuth_steps))],
+        [
+            ce * np.cos(azimuth)[None, :],
+            ce * np.sin(azimuth)[None, :],
+            np.broadcast_to(np.sin(elevation)[:, None], (beams, azimuth_steps)),
+        ],
         axis=-1,
     )
     origin = np.array([0.0, 0.0, SENSOR_HEIGHT])
@@ -1121,8 +1304,12 @@ def generate_sweep(
     range_std = np.array([v[2] for v in _MATERIALS.values()])[material]
     t = t + rng.normal(0.0, 1.0, len(t)) * range_std
     cos_incidence = np.abs((normal * dirs).sum(axis=1))
-    remission = np.clip(reflect * (0.55 + 0.45 * cos_incidence) + rng.normal(0.0, 1.0, len(t)) * std, 0.0, 0.99)
-    drop = 0.015 + 0.25 * (t / max_range) ** 2 * (1.0 - remission) + 0.45 * (material == _MATERIAL_ID["glass"])
+    remission = np.clip(
+        reflect * (0.55 + 0.45 * cos_incidence) + rng.normal(0.0, 1.0, len(t)) * std, 0.0, 0.99
+    )
+    drop = (
+        0.015 + 0.25 * (t / max_range) ** 2 * (1.0 - remission) + 0.45 * (material == _MATERIAL_ID["glass"])
+    )
     keep = (rng.random(len(t)) >= drop) & (t < max_range) & (t > 0.5)
     spurious = rng.random(len(t)) < 5e-4  # dust / multi-path: a short return labelled unlabeled
     t = np.where(spurious, t * rng.uniform(0.1, 0.9, len(t)), t)
@@ -1135,7 +1322,14 @@ def generate_sweep(
     return points, raw
 
 
-def _cast(rng, solids: list[_Solid], origin: np.ndarray, dirs: np.ndarray, elevation: np.ndarray, azimuth: np.ndarray):
+def _cast(
+    rng,
+    solids: list[_Solid],
+    origin: np.ndarray,
+    dirs: np.ndarray,
+    elevation: np.ndarray,
+    azimuth: np.ndarray,
+):
     """First hit of every ray: t (B, A) float64 (inf = miss), hit (B, A) int64 (-1 ground plane z = 0,
     k = solids[k], -2 none), normal (B, A, 3). Each solid is tested only against the rays of the
     beams/azimuth bins its bounding sphere can reach."""
@@ -1150,7 +1344,11 @@ def _cast(rng, solids: list[_Solid], origin: np.ndarray, dirs: np.ndarray, eleva
     step = 2 * np.pi / steps
     for k, solid in enumerate(solids):
         centre = np.asarray(solid.centre)
-        radius = float(np.linalg.norm(solid.size)) if solid.shape == _BOX else float(max(solid.size[0], solid.size[2]) if solid.shape == _CYLINDER else max(solid.size))
+        radius = (
+            float(np.linalg.norm(solid.size))
+            if solid.shape == _BOX
+            else float(max(solid.size[0], solid.size[2]) if solid.shape == _CYLINDER else max(solid.size))
+        )
         rel = centre - origin
         dist, dxy = float(np.linalg.norm(rel)), float(np.hypot(rel[0], rel[1]))
         if dist - radius > MAX_RANGE * 1.05:
@@ -1202,7 +1400,9 @@ def _intersect(solid: _Solid, origin: np.ndarray, d: np.ndarray):
             axis = t_min.argmax(axis=1)
             local = np.zeros_like(d)
             local[np.arange(len(d)), axis] = -np.sign(ld[np.arange(len(d)), axis])
-            n = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1], local[:, 2]], axis=1)
+            n = np.stack(
+                [c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1], local[:, 2]], axis=1
+            )
         elif solid.shape == _CYLINDER:
             r, half = size[0], size[2]
             a = d[:, 0] ** 2 + d[:, 1] ** 2
@@ -1220,7 +1420,9 @@ def _intersect(solid: _Solid, origin: np.ndarray, d: np.ndarray):
             use_cap = cap & (~side | (t_cap < t_side))
             t_near = np.where(use_cap, t_cap, t_near)
             ok = side | cap
-            radial = np.stack([ro[0] + t_near * d[:, 0], ro[1] + t_near * d[:, 1], np.zeros(len(d))], axis=1) / r
+            radial = (
+                np.stack([ro[0] + t_near * d[:, 0], ro[1] + t_near * d[:, 1], np.zeros(len(d))], axis=1) / r
+            )
             n = np.where(use_cap[:, None], np.array([0.0, 0.0, 1.0]), radial)
         else:
             ros, ds = ro / size, d / size
@@ -1262,8 +1464,18 @@ def _surface(street: _Street, hit: np.ndarray, points: np.ndarray):
     return labels, instances, material, reflect
 
 
-def _add(street: _Street, rng, shape: int, centre, size, yaw: float, label: str, material: str, instance: int = 0,
-         porous: float = 0.0) -> None:
+def _add(
+    street: _Street,
+    rng,
+    shape: int,
+    centre,
+    size,
+    yaw: float,
+    label: str,
+    material: str,
+    instance: int = 0,
+    porous: float = 0.0,
+) -> None:
     spread = _MATERIALS[material][1]
     reflect = float(np.clip(_MEAN_REMISSION[material] + rng.normal(0.0, spread), 0.02, 0.95))
     street.solids.append(
@@ -1272,8 +1484,20 @@ def _add(street: _Street, rng, shape: int, centre, size, yaw: float, label: str,
     )  # fmt: skip
 
 
-def _part(street: _Street, rng, x: float, y: float, yaw: float, shape: int, offset, size, label: str,
-          material: str, instance: int, reflect: float | None = None) -> None:
+def _part(
+    street: _Street,
+    rng,
+    x: float,
+    y: float,
+    yaw: float,
+    shape: int,
+    offset,
+    size,
+    label: str,
+    material: str,
+    instance: int,
+    reflect: float | None = None,
+) -> None:
     """A part of an object placed at (x, y, yaw): ``offset`` is the part centre in the object's frame."""
     c, s = math.cos(yaw), math.sin(yaw)
     centre = (x + c * offset[0] - s * offset[1], y + s * offset[0] + c * offset[1], offset[2])
@@ -1289,25 +1513,97 @@ def _vehicle(street: _Street, rng, x: float, y: float, yaw: float, kind: str) ->
     paint = float(np.clip(rng.uniform(0.08, 0.6), 0.02, 0.95))
     if kind == "car":
         length, width, roof = rng.uniform(3.8, 4.8), rng.uniform(1.65, 1.9), rng.uniform(1.4, 1.6)
-        _part(street, rng, x, y, yaw, _BOX, (0, 0, 0.65), (length / 2, width / 2, 0.35), kind, "paint", inst, paint)
-        _part(street, rng, x, y, yaw, _BOX, (-0.1 * length, 0, (1.0 + roof) / 2),
-              (0.27 * length, width / 2 - 0.08, (roof - 1.0) / 2), kind, "glass", inst)
+        _part(
+            street,
+            rng,
+            x,
+            y,
+            yaw,
+            _BOX,
+            (0, 0, 0.65),
+            (length / 2, width / 2, 0.35),
+            kind,
+            "paint",
+            inst,
+            paint,
+        )
+        _part(
+            street,
+            rng,
+            x,
+            y,
+            yaw,
+            _BOX,
+            (-0.1 * length, 0, (1.0 + roof) / 2),
+            (0.27 * length, width / 2 - 0.08, (roof - 1.0) / 2),
+            kind,
+            "glass",
+            inst,
+        )
         axle, body_bottom, wheel = length / 2 - 0.8, 0.3, 0.32
     elif kind == "truck":
         length, width = rng.uniform(6.5, 10.0), 2.5
-        _part(street, rng, x, y, yaw, _BOX, (length / 2 - 1.0, 0, 1.75), (1.0, 1.2, 1.25), kind, "paint", inst, paint)
+        _part(
+            street,
+            rng,
+            x,
+            y,
+            yaw,
+            _BOX,
+            (length / 2 - 1.0, 0, 1.75),
+            (1.0, 1.2, 1.25),
+            kind,
+            "paint",
+            inst,
+            paint,
+        )
         top = rng.uniform(3.2, 3.8)
-        _part(street, rng, x, y, yaw, _BOX, (-1.0, 0, (0.8 + top) / 2), ((length - 2.0) / 2, width / 2, (top - 0.8) / 2),
-              kind, "metal", inst)
+        _part(
+            street,
+            rng,
+            x,
+            y,
+            yaw,
+            _BOX,
+            (-1.0, 0, (0.8 + top) / 2),
+            ((length - 2.0) / 2, width / 2, (top - 0.8) / 2),
+            kind,
+            "metal",
+            inst,
+        )
         axle, body_bottom, wheel = length / 2 - 1.2, 0.8, 0.5
     else:  # other-vehicle: a bus / tram-like box
         length, width, top = rng.uniform(10, 13), 2.5, rng.uniform(2.9, 3.3)
-        _part(street, rng, x, y, yaw, _BOX, (0, 0, (0.4 + top) / 2), (length / 2, width / 2, (top - 0.4) / 2), kind, "paint", inst, paint)
+        _part(
+            street,
+            rng,
+            x,
+            y,
+            yaw,
+            _BOX,
+            (0, 0, (0.4 + top) / 2),
+            (length / 2, width / 2, (top - 0.4) / 2),
+            kind,
+            "paint",
+            inst,
+            paint,
+        )
         axle, body_bottom, wheel = length / 2 - 2.0, 0.4, 0.5
     for ax in (axle, -axle):
         for side in (1, -1):
-            _part(street, rng, x, y, yaw, _BOX, (ax, side * (width / 2 - 0.12), wheel),
-                  (wheel, 0.12, min(wheel, body_bottom + 0.1)), kind, "tire", inst)
+            _part(
+                street,
+                rng,
+                x,
+                y,
+                yaw,
+                _BOX,
+                (ax, side * (width / 2 - 0.12), wheel),
+                (wheel, 0.12, min(wheel, body_bottom + 0.1)),
+                kind,
+                "tire",
+                inst,
+            )
 
 
 def _two_wheeler(street: _Street, rng, x: float, y: float, yaw: float, kind: str, rider: bool) -> None:
@@ -1327,7 +1623,19 @@ def _two_wheeler(street: _Street, rng, x: float, y: float, yaw: float, kind: str
         _part(street, rng, x, y, yaw, _CYLINDER, (-0.1, 0, 1.3), (0.19, 0.19, 0.3), label, "cloth", inst)
         _part(street, rng, x, y, yaw, _ELLIPSOID, (0.0, 0, 1.75), (0.12, 0.11, 0.13), label, "cloth", inst)
         for side in (1, -1):
-            _part(street, rng, x, y, yaw, _CYLINDER, (0.0, side * 0.12, 0.6), (0.07, 0.07, 0.4), label, "cloth", inst)
+            _part(
+                street,
+                rng,
+                x,
+                y,
+                yaw,
+                _CYLINDER,
+                (0.0, side * 0.12, 0.6),
+                (0.07, 0.07, 0.4),
+                label,
+                "cloth",
+                inst,
+            )
 
 
 def _person(street: _Street, rng, x: float, y: float) -> None:
@@ -1336,9 +1644,48 @@ def _person(street: _Street, rng, x: float, y: float) -> None:
     yaw = rng.uniform(0, 2 * np.pi)
     torso = rng.uniform(0.15, 0.21)
     for side in (1, -1):
-        _part(street, rng, x, y, yaw, _CYLINDER, (0, side * 0.1, 0.43 * k), (0.07, 0.07, 0.43 * k), "person", "cloth", inst, clothes)
-        _part(street, rng, x, y, yaw, _CYLINDER, (0, side * (torso + 0.06), 1.15 * k), (0.045, 0.045, 0.3 * k), "person", "cloth", inst, clothes)
-    _part(street, rng, x, y, yaw, _CYLINDER, (0, 0, 1.16 * k), (torso, torso, 0.3 * k), "person", "cloth", inst, clothes)
+        _part(
+            street,
+            rng,
+            x,
+            y,
+            yaw,
+            _CYLINDER,
+            (0, side * 0.1, 0.43 * k),
+            (0.07, 0.07, 0.43 * k),
+            "person",
+            "cloth",
+            inst,
+            clothes,
+        )
+        _part(
+            street,
+            rng,
+            x,
+            y,
+            yaw,
+            _CYLINDER,
+            (0, side * (torso + 0.06), 1.15 * k),
+            (0.045, 0.045, 0.3 * k),
+            "person",
+            "cloth",
+            inst,
+            clothes,
+        )
+    _part(
+        street,
+        rng,
+        x,
+        y,
+        yaw,
+        _CYLINDER,
+        (0, 0, 1.16 * k),
+        (torso, torso, 0.3 * k),
+        "person",
+        "cloth",
+        inst,
+        clothes,
+    )
     _part(street, rng, x, y, yaw, _ELLIPSOID, (0, 0, 1.6 * k), (0.1, 0.09, 0.12), "person", "cloth", inst)
 
 
@@ -1357,22 +1704,50 @@ def _street_scene(rng: np.random.Generator) -> _Street:
     """A straight street along x (sensor at the origin of the floor plan, in a lane), optional cross street."""
     street = _Street([], [], [], [(-3.0, -1.2, 3.0, 1.2)])  # the ego vehicle's own spot
     extent, lane = 90.0, rng.uniform(2.8, 3.3)
-    right_lanes, left_lanes = 1 + int(rng.random() < 0.3), 1 + int(rng.random() < 0.5) + int(rng.random() < 0.2)
+    right_lanes, left_lanes = (
+        1 + int(rng.random() < 0.3),
+        1 + int(rng.random() < 0.5) + int(rng.random() < 0.2),
+    )
     y_right, y_left = -lane * (right_lanes - 0.5), lane * (left_lanes + 0.5)
-    street.lanes = [-lane / 2 + k * lane for k in range(-(right_lanes - 1), left_lanes + 1) if abs(-lane / 2 + k * lane) > 1e-9]
+    street.lanes = [
+        -lane / 2 + k * lane
+        for k in range(-(right_lanes - 1), left_lanes + 1)
+        if abs(-lane / 2 + k * lane) > 1e-9
+    ]
     street.lanes = [y for y in street.lanes if y_right + 0.5 < y < y_left - 0.5]
     ground = street.ground
     ground.append((-extent, extent, -45.0, 45.0, KITTI_RAW_IDS["terrain"], _MATERIAL_ID["terrain"], 0.38))
-    ground.append((-extent, extent, y_right, y_left, KITTI_RAW_IDS["road"], _MATERIAL_ID["road"], float(rng.uniform(0.15, 0.25))))
+    ground.append(
+        (
+            -extent,
+            extent,
+            y_right,
+            y_left,
+            KITTI_RAW_IDS["road"],
+            _MATERIAL_ID["road"],
+            float(rng.uniform(0.15, 0.25)),
+        )
+    )
     blocks = [(-extent, extent)]
     if rng.random() < 0.35:
         xc, wc = float(rng.choice([-1, 1]) * rng.uniform(18, 45)), float(rng.uniform(7, 11))
-        ground.append((xc - wc / 2, xc + wc / 2, -45.0, 45.0, KITTI_RAW_IDS["road"], _MATERIAL_ID["road"], 0.2))
+        ground.append(
+            (xc - wc / 2, xc + wc / 2, -45.0, 45.0, KITTI_RAW_IDS["road"], _MATERIAL_ID["road"], 0.2)
+        )
         blocks = [(-extent, xc - wc / 2 - 1.0), (xc + wc / 2 + 1.0, extent)]
         street.taken.append((xc - wc / 2, -45.0, xc + wc / 2, 45.0))
     if y_left - y_right > 9 and rng.random() < 0.6:  # a raised traffic island between the directions
         xi = float(rng.choice([-1, 1]) * rng.uniform(12, 35))
-        _add(street, rng, _BOX, (xi, lane / 2 + 0.0, 0.08), (rng.uniform(3, 8), 0.6, 0.08), 0.0, "other-ground", "other-ground")
+        _add(
+            street,
+            rng,
+            _BOX,
+            (xi, lane / 2 + 0.0, 0.08),
+            (rng.uniform(3, 8), 0.6, 0.08),
+            0.0,
+            "other-ground",
+            "other-ground",
+        )
         street.taken.append((xi - 8, lane / 2 - 0.6, xi + 8, lane / 2 + 0.6))
     outer: dict[int, tuple[float, float, float, bool]] = {}
     yard = False
@@ -1382,18 +1757,47 @@ def _street_scene(rng: np.random.Generator) -> _Street:
         if parking:
             band = sorted((y, y + side * 2.4))
             for x0, x1 in blocks:
-                ground.append((x0, x1, band[0], band[1], KITTI_RAW_IDS["parking"], _MATERIAL_ID["parking"], float(rng.uniform(0.18, 0.3))))
+                ground.append(
+                    (
+                        x0,
+                        x1,
+                        band[0],
+                        band[1],
+                        KITTI_RAW_IDS["parking"],
+                        _MATERIAL_ID["parking"],
+                        float(rng.uniform(0.18, 0.3)),
+                    )
+                )
             y += side * 2.4
         curb_y = y
         walk = rng.uniform(2.5, 6.0)
         for x0, x1 in blocks:
-            _add(street, rng, _BOX, ((x0 + x1) / 2, y + side * walk / 2, 0.065), ((x1 - x0) / 2, walk / 2, 0.065), 0.0, "sidewalk", "sidewalk")
+            _add(
+                street,
+                rng,
+                _BOX,
+                ((x0 + x1) / 2, y + side * walk / 2, 0.065),
+                ((x1 - x0) / 2, walk / 2, 0.065),
+                0.0,
+                "sidewalk",
+                "sidewalk",
+            )
         y += side * walk
         outer[side] = (edge, curb_y, y, parking)
         if rng.random() < 0.5 or (side < 0 and not yard):  # a paved yard / driveway beyond the sidewalk
             yard, xa = True, rng.uniform(-30, 15)
             band = sorted((y, y + side * rng.uniform(4, 10)))
-            ground.append((xa, xa + rng.uniform(6, 15), band[0], band[1], KITTI_RAW_IDS["other-ground"], _MATERIAL_ID["other-ground"], 0.27))
+            ground.append(
+                (
+                    xa,
+                    xa + rng.uniform(6, 15),
+                    band[0],
+                    band[1],
+                    KITTI_RAW_IDS["other-ground"],
+                    _MATERIAL_ID["other-ground"],
+                    0.27,
+                )
+            )
         _buildings(street, rng, side, y + side * rng.uniform(0.0, 4.0), blocks)
     for side, (edge, curb_y, walk_y, parking) in outer.items():
         _street_furniture(street, rng, side, curb_y, walk_y, blocks)
@@ -1410,16 +1814,53 @@ def _buildings(street: _Street, rng, side: int, front: float, blocks) -> None:
             setback = front + side * rng.uniform(0.0, 3.0)
             if rng.random() < 0.85:
                 depth, height = rng.uniform(8, 15), rng.uniform(4, 20)
-                _add(street, rng, _BOX, (x + length / 2, setback + side * depth / 2, height / 2), (length / 2, depth / 2, height / 2), 0.0, "building", "building")
+                _add(
+                    street,
+                    rng,
+                    _BOX,
+                    (x + length / 2, setback + side * depth / 2, height / 2),
+                    (length / 2, depth / 2, height / 2),
+                    0.0,
+                    "building",
+                    "building",
+                )
                 if rng.random() < 0.5:  # a hedge or bushes in front of it
-                    _add(street, rng, _BOX, (x + length / 2, setback - side * 0.7, 0.6), (length / 2 * rng.uniform(0.4, 0.95), 0.5, 0.6), 0.0,
-                         "vegetation", "vegetation", porous=0.15)
+                    _add(
+                        street,
+                        rng,
+                        _BOX,
+                        (x + length / 2, setback - side * 0.7, 0.6),
+                        (length / 2 * rng.uniform(0.4, 0.95), 0.5, 0.6),
+                        0.0,
+                        "vegetation",
+                        "vegetation",
+                        porous=0.15,
+                    )
             elif rng.random() < 0.5:
-                _add(street, rng, _BOX, (x + length / 2, setback + side * 0.6, 0.7), (length / 2, 0.6, 0.7), 0.0, "vegetation", "vegetation", porous=0.15)
+                _add(
+                    street,
+                    rng,
+                    _BOX,
+                    (x + length / 2, setback + side * 0.6, 0.7),
+                    (length / 2, 0.6, 0.7),
+                    0.0,
+                    "vegetation",
+                    "vegetation",
+                    porous=0.15,
+                )
             x += length
             gap = rng.uniform(0, 9)
             if gap > 1.5 and rng.random() < 0.6:  # a fence closing the gap
-                _add(street, rng, _BOX, (x + gap / 2, front + side * rng.uniform(0, 1.0), 0.75), (gap / 2, 0.03, rng.uniform(0.5, 1.0)), 0.0, "fence", "fence")
+                _add(
+                    street,
+                    rng,
+                    _BOX,
+                    (x + gap / 2, front + side * rng.uniform(0, 1.0), 0.75),
+                    (gap / 2, 0.03, rng.uniform(0.5, 1.0)),
+                    0.0,
+                    "fence",
+                    "fence",
+                )
             x += gap
 
 
@@ -1427,8 +1868,17 @@ def _tree(street: _Street, rng, x: float, y: float, base: float) -> None:
     trunk_h, r = rng.uniform(1.8, 3.5), rng.uniform(0.12, 0.3)
     _add(street, rng, _CYLINDER, (x, y, base + trunk_h / 2), (r, r, trunk_h / 2), 0.0, "trunk", "trunk")
     rx, rz = rng.uniform(1.8, 3.5), rng.uniform(1.6, 3.2)
-    _add(street, rng, _ELLIPSOID, (x, y, base + trunk_h + 0.6 * rz), (rx, rx * rng.uniform(0.8, 1.2), rz), 0.0,
-         "vegetation", "vegetation", porous=0.3)
+    _add(
+        street,
+        rng,
+        _ELLIPSOID,
+        (x, y, base + trunk_h + 0.6 * rz),
+        (rx, rx * rng.uniform(0.8, 1.2), rz),
+        0.0,
+        "vegetation",
+        "vegetation",
+        porous=0.3,
+    )
 
 
 def _street_furniture(street: _Street, rng, side: int, curb_y: float, walk_y: float, blocks) -> None:
@@ -1448,27 +1898,51 @@ def _street_furniture(street: _Street, rng, side: int, curb_y: float, walk_y: fl
                 street.taken.append((x - 0.3, y - 0.3, x + 0.3, y + 0.3))
                 h, r = rng.uniform(5, 9), rng.uniform(0.08, 0.13)
                 _add(street, rng, _CYLINDER, (x, y, 0.13 + h / 2), (r, r, h / 2), 0.0, "pole", "pole")
-                _add(street, rng, _BOX, (x, y - side * 0.8, 0.13 + h - 0.1), (0.1, 0.8, 0.06), 0.0, "pole", "pole")
+                _add(
+                    street,
+                    rng,
+                    _BOX,
+                    (x, y - side * 0.8, 0.13 + h - 0.1),
+                    (0.1, 0.8, 0.06),
+                    0.0,
+                    "pole",
+                    "pole",
+                )
             x += rng.uniform(20, 35)
     lo, hi = min(curb_y, walk_y), max(curb_y, walk_y)
     for _ in range(int(rng.integers(1, 3))):  # traffic signs on the sidewalk
-        spot = _place(street, rng, lambda: (rng.choice([-1, 1]) * rng.uniform(12, 45), curb_y + side * 0.4), 0.4, 0.4)
+        spot = _place(
+            street, rng, lambda: (rng.choice([-1, 1]) * rng.uniform(12, 45), curb_y + side * 0.4), 0.4, 0.4
+        )
         if spot is not None:
             x, y = spot
             h = rng.uniform(1.5, 2.1)
             _add(street, rng, _CYLINDER, (x, y, 0.13 + h / 2), (0.04, 0.04, h / 2), 0.0, "pole", "pole")
             size = rng.uniform(0.3, 0.45)
-            _add(street, rng, _BOX, (x - np.sign(x) * 0.06, y, 0.13 + h + size * 0.8), (0.02, size, size), rng.normal(0, 0.1), "traffic-sign", "sign")
+            _add(
+                street,
+                rng,
+                _BOX,
+                (x - np.sign(x) * 0.06, y, 0.13 + h + size * 0.8),
+                (0.02, size, size),
+                rng.normal(0, 0.1),
+                "traffic-sign",
+                "sign",
+            )
     for _ in range(int(rng.integers(1, 4))):
         spot = _place(street, rng, lambda: (rng.uniform(-35, 35), rng.uniform(lo + 0.4, hi - 0.4)), 0.4, 0.4)
         if spot is not None:
             _person(street, rng, *spot)
     for _ in range(int(rng.integers(0, 3)) + (side > 0)):
-        spot = _place(street, rng, lambda: (rng.uniform(-30, 30), hi - 0.5 if side > 0 else lo + 0.5), 1.0, 0.4)
+        spot = _place(
+            street, rng, lambda: (rng.uniform(-30, 30), hi - 0.5 if side > 0 else lo + 0.5), 1.0, 0.4
+        )
         if spot is not None:
             _two_wheeler(street, rng, spot[0], spot[1], float(rng.normal(0, 0.2)), "bicycle", rider=False)
     if rng.random() < 0.4 or side > 0:
-        spot = _place(street, rng, lambda: (rng.uniform(-30, 30), hi - 0.8 if side > 0 else lo + 0.8), 1.1, 0.5)
+        spot = _place(
+            street, rng, lambda: (rng.uniform(-30, 30), hi - 0.8 if side > 0 else lo + 0.8), 1.1, 0.5
+        )
         if spot is not None:
             _two_wheeler(street, rng, spot[0], spot[1], float(rng.normal(0, 0.1)), "motorcycle", rider=False)
 
@@ -1480,21 +1954,39 @@ def _parked(street: _Street, rng, side: int, edge: float, curb_y: float, parking
         length = rng.uniform(3.8, 4.8)
         if rng.random() < 0.45 and street.free((x, y - 1.0, x + length, y + 1.0)):
             street.taken.append((x, y - 1.0, x + length, y + 1.0))
-            _vehicle(street, rng, x + length / 2, y, float(rng.choice([0.0, np.pi]) + rng.normal(0, 0.03)), "car")
+            _vehicle(
+                street, rng, x + length / 2, y, float(rng.choice([0.0, np.pi]) + rng.normal(0, 0.03)), "car"
+            )
         x += length + rng.uniform(0.5, 9.0)
 
 
 def _traffic(street: _Street, rng, y_right: float, y_left: float, lane: float, outer) -> None:
-    lanes = [y for y in np.arange(-lane * 10, lane * 10, lane) if y_right + lane / 2 - 1e-6 <= y <= y_left - lane / 2 + 1e-6 and abs(y) > 1.0]
+    lanes = [
+        y
+        for y in np.arange(-lane * 10, lane * 10, lane)
+        if y_right + lane / 2 - 1e-6 <= y <= y_left - lane / 2 + 1e-6 and abs(y) > 1.0
+    ]
     lanes = lanes or [y_left - lane / 2]
     for kind, count in (("car", int(rng.integers(1, 4))), ("truck", 1), ("other-vehicle", 1)):
         for _ in range(count):
             length = {"car": 4.5, "truck": 10.0, "other-vehicle": 13.0}[kind]
-            spot = _place(street, rng, lambda lanes=lanes: (rng.choice([-1, 1]) * rng.uniform(8, 45), float(rng.choice(lanes))), length / 2 + 1, 1.3)
+            spot = _place(
+                street,
+                rng,
+                lambda lanes=lanes: (rng.choice([-1, 1]) * rng.uniform(8, 45), float(rng.choice(lanes))),
+                length / 2 + 1,
+                1.3,
+            )
             if spot is not None:
-                _vehicle(street, rng, spot[0], spot[1], float(rng.choice([0.0, np.pi]) + rng.normal(0, 0.02)), kind)
+                _vehicle(
+                    street, rng, spot[0], spot[1], float(rng.choice([0.0, np.pi]) + rng.normal(0, 0.02)), kind
+                )
     for _ in range(1 + int(rng.random() < 0.3)):
         edge_lane = (y_left - 0.8) if rng.random() < 0.5 else (y_right + 0.8)
-        spot = _place(street, rng, lambda y=edge_lane: (rng.choice([-1, 1]) * rng.uniform(6, 30), y), 1.1, 0.5)
+        spot = _place(
+            street, rng, lambda y=edge_lane: (rng.choice([-1, 1]) * rng.uniform(6, 30), y), 1.1, 0.5
+        )
         if spot is not None:
-            _two_wheeler(street, rng, spot[0], spot[1], float(rng.choice([0.0, np.pi])), "bicycle", rider=True)
+            _two_wheeler(
+                street, rng, spot[0], spot[1], float(rng.choice([0.0, np.pi])), "bicycle", rider=True
+            )
