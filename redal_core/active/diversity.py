@@ -18,8 +18,10 @@ import numpy as np
 #: k-means clusters M per dataset (supplementary A.3) and the decay eta.
 DEFAULT_CLUSTERS: dict[str, int] = {"s3dis": 400, "semantickitti": 150}
 DEFAULT_DECAY: float = 0.95
-#: k-means restarts: fixed so a run is a deterministic function of its seed.
-KMEANS_N_INIT: int = 3
+#: k-means restarts: fixed so a run is a deterministic function of its seed. One k-means++ start:
+#: the clusters only group look-alike regions for Algorithm 1, and the paper reports the step's cost
+#: (0.58 ms per region), which several restarts would multiply.
+KMEANS_N_INIT: int = 1
 
 
 def region_features(point_features: np.ndarray, region_ids: np.ndarray, n_regions: int | None = None) -> np.ndarray:
@@ -49,11 +51,11 @@ def region_features(point_features: np.ndarray, region_ids: np.ndarray, n_region
 
 
 def cluster_regions(features: np.ndarray, n_clusters: int, rng: np.random.Generator | int) -> np.ndarray:
-    """k-means cluster index of every unit (scikit-learn ``KMeans``, ``n_init=KMEANS_N_INIT``).
+    """k-means cluster index of every unit (scikit-learn ``KMeans``, k-means++ init, ``n_init=KMEANS_N_INIT``).
 
     features   : (U, F) float, finite
-    n_clusters : M; when U < M every unit gets its own cluster attempt with M = U (k-means cannot
-                 have more clusters than points)
+    n_clusters : M; when U < M, M = U is used (k-means cannot have more clusters than points), so
+                 distinct units get distinct clusters (identical features may still share one)
     rng        : a Generator (one integer is drawn from it as ``random_state``) or an int seed
     returns (U,) int64 cluster ids in [0, min(M, U)).
     """
@@ -71,10 +73,15 @@ def cluster_regions(features: np.ndarray, n_clusters: int, rng: np.random.Genera
     m = min(int(n_clusters), n_units)
     if m == 1:
         return np.zeros(n_units, dtype=np.int64)
-    from sklearn.cluster import KMeans  # heavy import, only when clustering runs
+    from sklearn.cluster import KMeans  # heavy imports, only when clustering runs
+    from threadpoolctl import threadpool_limits
 
     km = KMeans(n_clusters=m, n_init=KMEANS_N_INIT, random_state=seed)
-    return km.fit_predict(features.astype(np.float32, copy=False)).astype(np.int64)
+    # One BLAS thread for the duration of the fit (restored afterwards). k-means++ initialisation does
+    # many small BLAS products; with multi-threaded BLAS they were 20-30x slower on a loaded 2-core
+    # machine (benchmarks/selection.py). Lloyd iterations still use scikit-learn's OpenMP threads.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return km.fit_predict(features.astype(np.float32, copy=False)).astype(np.int64)
 
 
 def penalize_similar(scores: np.ndarray, clusters: np.ndarray, decay: float = DEFAULT_DECAY) -> np.ndarray:
