@@ -364,3 +364,10 @@ def test_redal_on_a_real_semantickitti_scan_with_grid_regions():
     sel = strategy.select(table, budget_points=n // 10, rng=0, params=StrategyParams.for_dataset("semantickitti"))
     assert n // 10 <= sel.total_points < n // 10 + sel.points.max()
     assert (sel.cluster >= 0).all()
+
+
+def test_cset_without_labeled_rows_warns_and_still_fills_the_budget():
+    table = _table(20, unit="scan", labeled_frac=0.0, seed=5)
+    with pytest.warns(UserWarning, match="CSET: the unit table has no labeled rows"):
+        sel = get_strategy("CSET").select(table, budget_points=300, rng=0)
+    assert sel.total_points >= 300 and sel.total_points - sel.points[-1] < 300

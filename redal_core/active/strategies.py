@@ -260,6 +260,12 @@ def _with_diversity(score, table, cand, rng, params):
 
 
 def _coreset(table, cand, budget, rng, params):
+    if not table.labeled.any():
+        warnings.warn(
+            "CSET: the unit table has no labeled rows, so the core-set distances start from a random first pick "
+            "instead of the labeled set; include the labeled scans' rows (with features) in the table",
+            stacklevel=3,
+        )
     keep = cand | table.labeled
     pos = np.flatnonzero(keep)
     picks = kcenter_greedy(
