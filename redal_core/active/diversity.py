@@ -199,10 +199,16 @@ def kcenter_greedy(
 
 def _group_mean_rows(values: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     """(N, F) rows averaged per group -> (n_groups, F) float32, NaN rows for empty groups."""
+    from scipy.sparse import csr_matrix
+
+    n = groups.shape[0]
     counts = np.bincount(groups, minlength=n_groups).astype(np.float64)
+    # (n_groups, N) membership matrix times the features: 2x faster than one bincount per column;
+    # float64 in column blocks so the upcast copy stays small
+    member = csr_matrix((np.ones(n), (groups, np.arange(n))), shape=(n_groups, n))
     out = np.empty((n_groups, values.shape[1]), dtype=np.float64)
-    for f in range(values.shape[1]):
-        out[:, f] = np.bincount(groups, weights=values[:, f], minlength=n_groups)
+    for start in range(0, values.shape[1], 32):
+        out[:, start : start + 32] = member @ values[:, start : start + 32].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         out /= counts[:, None]
     return out.astype(np.float32)
