@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from redal_core import IGNORE_INDEX
 from redal_core.active.pool import LabelState
 
 
@@ -108,6 +109,10 @@ def test_point_mask_follows_the_labeled_regions():
     state.label([0], [1], round=1)
     assert state.point_mask(0, region_ids).tolist() == [True, False, True, True, False]
     assert state.labeled_regions(0).tolist() == [False, True]
+    labels = np.array([3, 4, 5, 6, 7])
+    assert state.training_labels(0, region_ids, labels).tolist() == [3, IGNORE_INDEX, 5, 6, IGNORE_INDEX]
+    with pytest.raises(ValueError, match="labels must be an int array"):
+        state.training_labels(0, region_ids, labels[:2])
     with pytest.raises(ValueError, match="region_ids has 4 points, the label state has 5"):
         state.point_mask(0, region_ids[:4])
     with pytest.raises(ValueError, match=r"must be in 0..1"):

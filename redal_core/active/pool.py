@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from redal_core import IGNORE_INDEX
+
 _FORMAT_VERSION = 1
 
 
@@ -159,6 +161,19 @@ class LabelState:
         if region_ids.size and (region_ids.min() < 0 or region_ids.max() >= n_regions):
             raise ValueError(f"scan {scan}: region_ids must be in 0..{n_regions - 1}, got {int(region_ids.min())}..{int(region_ids.max())}")
         return self.labeled_regions(scan)[region_ids]
+
+    def training_labels(self, scan: int, region_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(N,) int64 ``labels`` where the point's region is labeled, ``IGNORE_INDEX`` elsewhere.
+
+        region_ids : (N,) int region of every point; labels : (N,) int ground truth (or annotations)
+        """
+        labels = np.asarray(labels)
+        if labels.shape != np.shape(region_ids) or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(
+                f"scan {scan}: labels must be an int array of the region_ids' shape {np.shape(region_ids)}, "
+                f"got {labels.dtype} {labels.shape}"
+            )
+        return np.where(self.point_mask(scan, region_ids), labels.astype(np.int64), IGNORE_INDEX)
 
     def budget_points(self, x_active_pct: float) -> int:
         """Per-round point budget: ceil(x_active / 100 * total_points)."""
