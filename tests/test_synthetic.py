@@ -141,7 +141,7 @@ def test_formatter_rejects_bad_input():
         ({"scans": True}, "scans must be an integer"),
         ({"scans": 2.0}, "scans must be an integer"),
         ({"seed": -1}, "seed must be >= 0"),
-        ({"points_per_room": 10}, "points_per_room must be >= 1000"),
+        ({"points_per_room": 10}, "points_per_room must be >= 100"),
     ],
 )
 def test_indoor_rejects_bad_arguments(tmp_path, kwargs, match):

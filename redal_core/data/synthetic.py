@@ -91,7 +91,7 @@ def write_synthetic_indoor(
     root = _check_root(root)
     _check_int("scans", scans, 1)
     _check_int("seed", seed, 0)
-    _check_int("points_per_room", points_per_room, 1000)
+    _check_int("points_per_room", points_per_room, 100)
     areas = assign_areas(scans)
     master = np.random.default_rng(np.random.SeedSequence(seed))
     offset = int(master.integers(len(_ROOM_KINDS)))
@@ -461,19 +461,19 @@ class _Plan:
 _ROOM_SPECS: dict[str, dict[str, tuple[int, int]]] = {
     # count ranges (inclusive) per room kind
     "office": dict(door=(1, 1), window=(1, 3), board=(1, 2), bookcase=(1, 3), sofa=(1, 1), table=(1, 3),
-                   chair=(1, 4), clutter=(6, 12), column=(1, 2), beam=(1, 2)),
+                   chair=(2, 5), clutter=(9, 18), column=(1, 2), beam=(1, 2)),
     "conferenceRoom": dict(door=(1, 2), window=(1, 3), board=(1, 2), bookcase=(1, 1), sofa=(1, 1), table=(1, 1),
-                           chair=(6, 12), clutter=(3, 8), column=(1, 2), beam=(1, 2)),
+                           chair=(6, 12), clutter=(5, 12), column=(1, 2), beam=(1, 2)),
     "hallway": dict(door=(2, 6), window=(1, 1), board=(1, 1), bookcase=(1, 1), sofa=(1, 1), table=(1, 1),
-                    chair=(1, 2), clutter=(3, 7), column=(1, 3), beam=(1, 3)),
+                    chair=(1, 2), clutter=(5, 10), column=(1, 3), beam=(1, 3)),
     "lounge": dict(door=(1, 1), window=(1, 3), board=(1, 1), bookcase=(1, 2), sofa=(1, 3), table=(1, 2),
-                   chair=(1, 3), clutter=(4, 9), column=(1, 1), beam=(1, 2)),
+                   chair=(1, 3), clutter=(6, 13), column=(1, 1), beam=(1, 2)),
     "storage": dict(door=(1, 1), window=(1, 1), board=(1, 1), bookcase=(2, 4), sofa=(1, 1), table=(1, 1),
-                    chair=(1, 2), clutter=(10, 20), column=(1, 1), beam=(1, 1)),
+                    chair=(1, 2), clutter=(14, 26), column=(1, 1), beam=(1, 1)),
     "copyRoom": dict(door=(1, 1), window=(1, 1), board=(1, 1), bookcase=(1, 2), sofa=(1, 1), table=(1, 1),
-                     chair=(1, 2), clutter=(6, 12), column=(1, 1), beam=(1, 1)),
+                     chair=(1, 2), clutter=(9, 18), column=(1, 1), beam=(1, 1)),
     "pantry": dict(door=(1, 1), window=(1, 2), board=(1, 1), bookcase=(1, 1), sofa=(1, 1), table=(1, 2),
-                   chair=(2, 4), clutter=(6, 12), column=(1, 1), beam=(1, 1)),
+                   chair=(2, 4), clutter=(9, 18), column=(1, 1), beam=(1, 1)),
 }  # fmt: skip
 
 _WALL_COLOURS = (
@@ -569,27 +569,29 @@ def _layout_room(rng: np.random.Generator, kind: str) -> tuple[_Room, _Plan]:
     )
     for _ in range(spec["door"]):
         _door(rng, room, plan, walls, door_paint)
+    for _ in range(spec["sofa"]):
+        _sofa(rng, room, plan, walls)
+    first = _table(
+        rng, room, plan, walls, kind, desk=0.0
+    )  # free-standing, before the rest of the wall furniture
+    for _ in range(spec["column"]):
+        _column(rng, room, plan, walls)
+    for _ in range(spec["window"]):
+        _window(rng, room, plan, walls)
+    for _ in range(spec["board"]):
+        _board(rng, room, plan, walls)
+    for _ in range(spec["bookcase"]):
+        _bookcase(rng, room, plan, walls)
+    if first is None:  # no floor left in the middle: a desk along a wall
+        first = _table(rng, room, plan, walls, kind, desk=1.0)
     for k in range(spec["table"]):
-        table = _table(rng, room, plan, kind)
+        table = first if k == 0 else _table(rng, room, plan, walls, kind, desk=0.5)
         if table is not None:
             tables.append(table)
-            n_chairs = (
-                spec["chair"]
-                if k == 0
-                else int(rng.integers(1, _ROOM_SPECS[kind]["chair"][1], endpoint=True))
+            most = _ROOM_SPECS[kind]["chair"][1]
+            _chairs_around(
+                rng, room, plan, table, spec["chair"] if k == 0 else int(rng.integers(1, most + 1))
             )
-            _chairs_around(rng, room, plan, table, n_chairs)
-        if k == 0:  # the first table goes before the wall furniture, the others after it
-            for _ in range(spec["column"]):
-                _column(rng, room, plan, walls)
-            for _ in range(spec["window"]):
-                _window(rng, room, plan, walls)
-            for _ in range(spec["board"]):
-                _board(rng, room, plan, walls)
-            for _ in range(spec["sofa"]):
-                _sofa(rng, room, plan, walls)
-            for _ in range(spec["bookcase"]):
-                _bookcase(rng, room, plan, walls)
     if not tables:  # no room for a table: the chairs still have to exist
         for _ in range(spec["chair"]):
             _free_chair(rng, room, plan)
@@ -864,14 +866,24 @@ def _sofa(rng, room: _Room, plan: _Plan, walls: list[_Wall]) -> None:
     _claim_floor(plan, frame, (0, 0), (w, d))
 
 
-def _table(rng, room: _Room, plan: _Plan, kind: str):
-    """A free-standing table with room for chairs; returns (frame, width, depth, top height) or None."""
+def _table(rng, room: _Room, plan: _Plan, walls: list[_Wall], kind: str, *, desk: float):
+    """A table with room for chairs, free-standing or (desks) against a wall; returns
+    (frame, width, depth, top height) or None."""
     if kind == "conferenceRoom":
         w, d = rng.uniform(2.4, 4.5), rng.uniform(1.0, 1.5)
     elif kind == "hallway":
         w, d = rng.uniform(0.6, 1.0), rng.uniform(0.5, 0.7)
     else:
         w, d = rng.uniform(1.0, 2.0), rng.uniform(0.6, 1.0)
+    if rng.random() < desk:  # a desk along a wall (probability ``desk``)
+        slot = _shrinking_slot(rng, walls, plan, w, d + 0.6)
+        if slot is not None:
+            wall, s0, w = slot
+            frame = wall.frame(s0).child(w / 2, d / 2 + 0.02, 0.0)
+            _claim_floor(plan, wall.frame(s0), (0, 0), (w, d + 0.6))
+            top = rng.uniform(0.72, 0.76)
+            _build_table(rng, room, frame, w, d, top, False)
+            return frame, w, d, top
     round_top = kind != "conferenceRoom" and rng.random() < 0.15
     if round_top:
         d = w = min(w, 1.2)
@@ -926,8 +938,9 @@ def _chairs_around(rng, room: _Room, plan: _Plan, table, n: int) -> None:
         for k in range(per_side):
             x = (k + 0.5) / per_side * w - w / 2
             places.append((x, side * (d / 2 + rng.uniform(0.05, 0.4)), 0.0 if side < 0 else math.pi))
-    order = rng.permutation(len(places))[:n]
-    for k in sorted(order.tolist()):
+    inside = [k for k, (x, y, _) in enumerate(places) if _chair_fits(plan, frame.child(x, y, 0.0))]
+    order = rng.permutation(len(inside))[:n]
+    for k in sorted(inside[j] for j in order.tolist()):
         x, y, yaw = places[k]
         chair_frame = frame.child(x, y, yaw + rng.uniform(-0.35, 0.35))
         _build_chair(rng, room, plan, chair_frame)
@@ -941,10 +954,15 @@ def _free_chair(rng, room: _Room, plan: _Plan) -> None:
             return
 
 
-def _build_chair(rng, room: _Room, plan: _Plan, frame: _Frame) -> None:
+def _chair_fits(plan: _Plan, frame: _Frame) -> bool:
     centre = frame.point(np.zeros(3))
-    if not plan.inside(centre[0] - 0.3, centre[1] - 0.3, centre[0] + 0.3, centre[1] + 0.3):
+    return plan.inside(centre[0] - 0.3, centre[1] - 0.3, centre[0] + 0.3, centre[1] + 0.3)
+
+
+def _build_chair(rng, room: _Room, plan: _Plan, frame: _Frame) -> None:
+    if not _chair_fits(plan, frame):
         return
+    centre = frame.point(np.zeros(3))
     inst = room.instance("chair")
     fabric = room.paint(_Paint(_FABRIC, _near(rng, _pick(rng, _FABRIC_COLOURS), 10), scale=0.5, noise=7.0))
     metal = room.paint(_Paint(_SOLID, _near(rng, _pick(rng, _METAL_COLOURS), 8)))
@@ -988,7 +1006,7 @@ def _build_chair(rng, room: _Room, plan: _Plan, frame: _Frame) -> None:
 
 def _clutter(rng, room: _Room, plan: _Plan, walls: list[_Wall], tables) -> None:
     kinds = ["cabinet", "box", "bin", "picture", "light"] + (["monitor", "papers", "mug"] if tables else [])
-    weights = np.array([0.2, 0.15, 0.1, 0.15, 0.1] + ([0.15, 0.1, 0.05] if tables else []))
+    weights = np.array([0.3, 0.2, 0.1, 0.15, 0.1] + ([0.15, 0.1, 0.05] if tables else []))
     kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
     colour = _near(rng, _pick(rng, ((200, 200, 198), (60, 60, 65), (150, 120, 80), (90, 110, 140), (170, 60, 50),
                                      (60, 120, 70), (220, 200, 120), (120, 120, 122))), 20)  # fmt: skip
@@ -1079,7 +1097,7 @@ def _clutter(rng, room: _Room, plan: _Plan, walls: list[_Wall], tables) -> None:
 
 
 def _beam(rng, room: _Room, plan: _Plan) -> None:
-    bw, bd, H = rng.uniform(0.25, 0.5), rng.uniform(0.25, 0.55), plan.height
+    bw, bd, H = rng.uniform(0.2, 0.4), rng.uniform(0.15, 0.4), plan.height
     paint = room.paint(_Paint(_SOLID, _near(rng, (215, 214, 208), 10), noise=5.0))
     inst = room.instance("beam")
     span_y = plan.depth - plan.cut_d
