@@ -8,7 +8,9 @@ ENT+Region+Color/Structure, ReDAL (Eq. 4 + diversity).
 ``UnitTable`` (not labeled, with unlabeled points), orders them by descending adjusted score (ties:
 table order) and takes units until the point budget is reached (``take_budget``: the last unit may
 overshoot). Higher score = queried first; scores whose informative end is LOW are negated (MAR: -margin,
-CONF: -confidence).
+CONF: -confidence). The diversity strategies (ENT+Region+Div, ReDAL) run k-means over the CANDIDATE
+regions of the round (the unlabeled pool D_U), then Algorithm 1 on their scores. CSET ranks scans by
+greedy k-center order (first pick = highest score) from the table's labeled rows.
 """
 
 from __future__ import annotations
