@@ -371,3 +371,34 @@ def test_cset_without_labeled_rows_warns_and_still_fills_the_budget():
     with pytest.warns(UserWarning, match="CSET: the unit table has no labeled rows"):
         sel = get_strategy("CSET").select(table, budget_points=300, rng=0)
     assert sel.total_points >= 300 and sel.total_points - sel.points[-1] < 300
+
+
+@pytest.mark.parametrize("name", SCAN_NAMES + REGION_NAMES)
+def test_every_strategy_runs_rounds_through_units_and_label_state(name):
+    """units -> select -> LabelState.label for three rounds: only unlabeled units, budget met, growth."""
+    strategy = get_strategy(name)
+    n_scans, k = 10, 4
+    rng = np.random.default_rng(11)
+    region_ids = [np.sort(rng.integers(0, 6, size=60)) for _ in range(n_scans)]
+    for ids in region_ids:
+        ids[:6] = np.arange(6)  # dense ids 0..5 in every scan
+    state = LabelState.initial([np.bincount(ids) for ids in region_ids], 20.0, rng)
+    budget = state.budget_points(10.0)
+    params = StrategyParams(clusters=5)
+    for r in range(1, 4):
+        rows = []
+        for s, ids in enumerate(region_ids):
+            n = ids.size
+            rows.append(scan_unit_rows(
+                s, unit=strategy.unit, region_ids=ids, labeled_mask=state.point_mask(s, ids), needs=strategy.needs,
+                probs=rng.dirichlet(np.ones(k), size=n), features=rng.normal(size=(n, 8)).astype(np.float32),
+                color=rng.random(n).astype(np.float32), structure=rng.random(n).astype(np.float32),
+                mc_probs=rng.dirichlet(np.ones(k), size=(3, n)),
+            ))
+        sel = strategy.select(UnitTable.concat(rows), budget_points=budget, rng=rng, params=params)
+        assert not any(state.is_labeled(int(s), int(g)) for s, g in zip(sel.scan, sel.region, strict=True))
+        before = state.labeled_points
+        added = state.label(sel.scan, sel.region, round=r)
+        assert added == sel.total_points >= budget
+        assert state.labeled_points == before + added
+        assert state.last_round == r
