@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,9 @@ def indoor(tmp_path_factory) -> tuple[Path, list[Path]]:
 
 @pytest.fixture(scope="module")
 def indoor_scans(indoor):
-    return [read_room(room) for room in indoor[1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # clean files: the reader must not need to repair anything
+        return [read_room(room) for room in indoor[1]]
 
 
 @pytest.fixture(scope="module")
@@ -259,17 +262,43 @@ def test_indoor_occlusion_under_bookcases(indoor):
     assert checked >= 3
 
 
+def _point_features(xyz: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """(N, 9): rgb, height above floor / below ceiling, |normal z|, planarity, curvature from 16 neighbours."""
+    from scipy.spatial import cKDTree
+
+    xyz = xyz.astype(np.float64)
+    _, nn = cKDTree(xyz).query(xyz, k=16)
+    nb = xyz[nn] - xyz[nn].mean(axis=1, keepdims=True)
+    w, v = np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb) / 16)
+    z = xyz[:, 2]
+    return np.column_stack(
+        [
+            rgb,
+            z - z.min(),
+            z.max() - z,
+            np.abs(v[:, 2, 0]),
+            (w[:, 1] - w[:, 0]) / (w[:, 2] + 1e-12),
+            w[:, 0] / (w.sum(1) + 1e-12),
+        ]
+    )
+
+
 def test_colour_alone_is_informative_but_not_sufficient(indoor_scans):
-    """A colour-only classifier beats chance but is far from solving the task on held-out rooms."""
+    """On the held-out Area_5 room a colour-only tree beats chance but stays far from solving the task;
+    adding simple local geometry (height, normal, planarity) helps a lot: objects are learnable from shape."""
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.tree import DecisionTreeClassifier
 
-    train, test = indoor_scans[1:], indoor_scans[:1]
-    x = np.concatenate([s.rgb for s in train]).astype(np.float32)
-    y = np.concatenate([s.labels for s in train])
-    tree = DecisionTreeClassifier(max_depth=10, random_state=0).fit(x, y)
-    score = balanced_accuracy_score(test[0].labels, tree.predict(test[0].rgb.astype(np.float32)))
-    assert 2 / 13 < score < 0.6
+    features = [_point_features(s.xyz, s.rgb) for s in indoor_scans]
+    train_x, train_y = np.concatenate(features[1:]), np.concatenate([s.labels for s in indoor_scans[1:]])
+    test_x, test_y = features[0], indoor_scans[0].labels
+    assert indoor_scans[0].name.startswith("Area_5/")
+    scores = {}
+    for name, cols in (("colour", slice(0, 3)), ("colour+geometry", slice(0, 9))):
+        tree = DecisionTreeClassifier(max_depth=12, random_state=0).fit(train_x[:, cols], train_y)
+        scores[name] = balanced_accuracy_score(test_y, tree.predict(test_x[:, cols]))
+    assert 2 / 13 < scores["colour"] < 0.6, scores
+    assert scores["colour+geometry"] > scores["colour"] + 0.1, scores
 
 
 # ---------------------------------------------------------------------------------------------- outdoor
@@ -282,7 +311,9 @@ def test_outdoor_layout_and_read_back(outdoor, sweeps):
         assert b.parent.name == "velodyne" and b.parent.parent.parent == root / "sequences"
         assert re.fullmatch(r"\d{6}\.bin", b.name)
         assert b.stat().st_size == 16 * len(points) and _label_path(b).stat().st_size == 4 * len(labels)
-        scan = read_scan(b, _label_path(b))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            scan = read_scan(b, _label_path(b))
         assert scan.num_points == len(points) and scan.name == f"{b.parent.parent.name}/{b.stem}"
         np.testing.assert_array_equal(scan.intensity, points[:, 3])
         assert 40_000 < len(points) < 70_000  # 64 x 1024 rays; about 60 % of the default 64 x 1920
