@@ -382,7 +382,10 @@ def _unit_table(config, strategy, model, dataset, pool, regions, label_state, r,
     from redal_core.active.units import UnitTable, scan_unit_rows
     from redal_core.engine import ScanSamples, predict, shard
 
-    todo = [s for s in pool if not label_state.labeled_regions(s).all()]  # scans with an unlabeled unit
+    if strategy.unit == "scan" and "features" in strategy.needs:
+        todo = list(pool)  # core-set distances are measured from the labeled scans' features too
+    else:
+        todo = [s for s in pool if not label_state.labeled_regions(s).all()]  # scans with an unlabeled unit
     mine = shard(todo, rank, size)
     needs = set(strategy.needs)
     need_model = bool(needs - {"color", "structure"})
