@@ -481,3 +481,14 @@ def test_stale_scans_under_root_are_reported(tmp_path):
     synthetic.write_synthetic_outdoor(tmp_path / "o", scans=2, beams=4, azimuth_steps=64)
     with pytest.warns(UserWarning, match=r"1 sweep\(s\) not written by this call"):
         synthetic.write_synthetic_outdoor(tmp_path / "o", scans=1, beams=4, azimuth_steps=64)
+
+
+def test_regenerating_a_room_replaces_its_objects(tmp_path):
+    """Rewriting a room folder leaves exactly the new objects (files of an earlier generation removed, warned)."""
+    synthetic.write_synthetic_indoor(tmp_path / "fresh", scans=1, seed=1, points_per_room=2000)
+    synthetic.write_synthetic_indoor(tmp_path / "over", scans=1, seed=1, points_per_room=2000)
+    room = next((tmp_path / "over").glob("Area_5/*"))
+    (room / "Annotations" / "chair_99.txt").write_text("0 0 0 1 2 3\n")
+    with pytest.warns(UserWarning, match="removed 1 annotation file"):
+        synthetic.write_synthetic_indoor(tmp_path / "over", scans=1, seed=1, points_per_room=2000)
+    assert _hashes(tmp_path / "fresh") == _hashes(tmp_path / "over")

@@ -275,6 +275,7 @@ def _write_room(
     """Write one room: ``Annotations/<class>_<k>.txt`` per instance (k from 1 per class) and ``<room>.txt``."""
     annotations = folder / "Annotations"
     annotations.mkdir(parents=True, exist_ok=True)
+    before = set(annotations.glob("*.txt"))
     text = format_xyzrgb(xyz, rgb)
     line_ends = np.flatnonzero(np.frombuffer(text, np.uint8) == ord("\n"))
     starts = np.concatenate([[0], line_ends[:-1] + 1])
@@ -288,8 +289,18 @@ def _write_room(
         per_class[cls] = per_class.get(cls, 0) + 1
         byte_start = int(starts[a])
         byte_stop = int(line_ends[b - 1]) + 1
-        (annotations / f"{S3DIS_CLASSES[cls]}_{per_class[cls]}.txt").write_bytes(text[byte_start:byte_stop])
+        path = annotations / f"{S3DIS_CLASSES[cls]}_{per_class[cls]}.txt"
+        path.write_bytes(text[byte_start:byte_stop])
+        before.discard(path)
     (folder / f"{folder.name}.txt").write_bytes(text)
+    if before:  # objects of an earlier generation of this room would be read as part of it
+        for path in sorted(before):
+            path.unlink()
+        warnings.warn(
+            f"{annotations}: removed {len(before)} annotation file(s) left from an earlier generation of this "
+            f"room (e.g. {min(before).name})",
+            stacklevel=3,
+        )
     return folder
 
 
