@@ -83,3 +83,35 @@ def test_two_gloo_processes_end_identical(tmp_path):
     assert ranks[0]["losses"][-1] < ranks[0]["losses"][0]
     assert ranks[0]["confusion"] == ranks[1]["confusion"]  # all-reduced over both shards
     assert np.sum(ranks[0]["confusion"]) == 7 * 150
+
+
+def test_loop_under_torchrun_two_ranks(tmp_path):
+    """`torchrun --nproc_per_node=2 -m redal_core.cli run` completes; rank 0 alone writes the files."""
+    import pandas as pd
+    import yaml
+
+    config = {
+        "results_dir": str(tmp_path / "results"),
+        "dataset": {"name": "synthetic-indoor", "root": str(tmp_path / "rooms"), "knn": 16,
+                    "generate": {"scans": 7, "points_per_room": 1500, "seed": 1}},
+        "model": {"name": "minkunet", "width": 0.125, "backend": "torch"},
+        "train": {"epochs_init": 1, "epochs_finetune": 1, "batch_size": 1, "device": "cpu"},
+        "active": {"strategy": "ReDAL", "x_init": 40.0, "x_active": 10.0, "rounds": 1, "clusters": 3},
+    }
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "REDAL_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--nnodes=1",
+        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "redal_core.cli", "run", str(path),
+    ]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "results" / "runs" / "synthetic-indoor-minkunet-redal-s0"
+    assert json.loads((run_dir / "env.json").read_text())["world_size"] == 2
+    assert json.loads((run_dir / "state.json").read_text())["status"] == "complete"
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    assert rounds["round"].tolist() == [0, 1]
+    selection = pd.read_csv(run_dir / "selections" / "round_00.csv")
+    assert selection["points"].sum() == rounds["labeled_points"].diff().iloc[1]
+    assert not [p for p in run_dir.rglob("*") if ".tmp" in p.name]
