@@ -265,6 +265,52 @@ def _last_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+# -- data shared by the runs ---------------------------------------------------------------------------
+def prepare_data(configs: Sequence[Mapping[str, Any]], *, regions: bool = True, echo: bool = True) -> None:
+    """Ready what the runs share, once, before they start in parallel.
+
+    For every distinct dataset of ``configs``: generate a synthetic dataset whose root is absent (as the loop
+    would, but once: parallel runs would otherwise write the same files at the same time) and, with
+    ``regions``, fill the region cache (``scan_regions``) of the training scans the runs will use, so that
+    parallel runs read it instead of each computing it. Relative roots resolve against the current folder.
+    """
+    from redal_core.config import SYNTHETIC
+
+    seen: set[str] = set()
+    for raw in configs:
+        config = RunConfig.from_dict(raw, source="sweep run")
+        d = config.dataset
+        key = repr((d.name, d.root, d.cache_dir, d.generate, d.vccs, d.knn, d.max_train_scans))
+        if key in seen:
+            continue
+        seen.add(key)
+        root = Path(d.root)
+        started = time.perf_counter()
+        if d.name in SYNTHETIC and not (root.is_dir() and any(root.iterdir())):
+            from redal_core.data import synthetic
+
+            g = d.generate
+            if d.name == "synthetic-indoor":
+                synthetic.write_synthetic_indoor(root, scans=g.scans, seed=g.seed, points_per_room=g.points_per_room)
+            else:
+                synthetic.write_synthetic_outdoor(root, scans=g.scans, seed=g.seed)
+            if echo:
+                print(f"generated {d.name} ({g.scans} scans) under {root} in {time.perf_counter() - started:.0f} s",
+                      flush=True)
+        if regions:
+            from redal_core.data.datasets import build_dataset
+            from redal_core.regions import scan_regions
+
+            started = time.perf_counter()
+            train = build_dataset(d.name, root, "train", cache_dir=d.cache_dir)
+            count = len(train) if d.max_train_scans is None else min(d.max_train_scans, len(train))
+            for i in range(count):
+                scan_regions(train, i, d.vccs, d.knn)
+            if echo:
+                print(f"regions of {count} {d.name} training scans ready in {time.perf_counter() - started:.0f} s",
+                      flush=True)
+
+
 # -- many runs ------------------------------------------------------------------------------------------
 def sweep(
     configs: Sequence[Mapping[str, Any]],
@@ -273,9 +319,12 @@ def sweep(
     scheduler: str | None = None,
     notebook: str | os.PathLike[str] = RUN_NOTEBOOK,
     echo: bool = True,
+    prepare: bool = True,
 ) -> pd.DataFrame:
     """Execute every config (resolved, absolute paths) and return the summary table, in config order.
 
+    prepare   : first ready the runs' shared data once (``prepare_data``: synthetic generation, and for
+                local runs the region cache of the training scans).
     jobs      : parallel runs in a local ``ProcessPoolExecutor``; each run gets ``cores // jobs`` threads.
     scheduler : a Dask scheduler address (``tcp://host:8786``); the runs are submitted to that cluster
                 instead, one thread each unless the workers' environment says otherwise.
@@ -288,6 +337,9 @@ def sweep(
     kernel = ensure_kernel()
     cwd = str(Path.cwd())
     rows: dict[str, dict[str, Any]] = {}
+    pending = [c for c in configs if run_progress(RunConfig.from_dict(c, source="sweep run"))[0] != "complete"]
+    if pending and prepare:
+        prepare_data(pending, regions=scheduler is None, echo=echo)
 
     def report(row: dict[str, Any]) -> None:
         rows[row["run"]] = row

@@ -151,7 +151,7 @@ def test_local_pool_skips_complete_runs_resumes_partial_ones_and_survives_failur
     grid["active"]["strategy"] = "RAND"
     configs = sweep.expand_grid(grid)
     ids = [c["run_id"] for c in configs]
-    first = sweep.sweep(configs, jobs=2, notebook=notebook, echo=False)
+    first = sweep.sweep(configs, jobs=2, notebook=notebook, echo=False, prepare=False)
     assert first.run.tolist() == ids
     status = dict(zip(first.run, first.status, strict=True))
     ok, crashing = "synthetic-indoor-minkunet-rand-s0-alpha1.0", "synthetic-indoor-minkunet-rand-s0-alpha0.5"
@@ -165,7 +165,7 @@ def test_local_pool_skips_complete_runs_resumes_partial_ones_and_survives_failur
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     mtime = (results / ok / "run.ipynb").stat().st_mtime_ns
 
-    second = sweep.sweep(configs, jobs=1, notebook=notebook, echo=False)
+    second = sweep.sweep(configs, jobs=1, notebook=notebook, echo=False, prepare=False)
     status = dict(zip(second.run, second.status, strict=True))
     assert status[ok] == "skipped" and status[crashing] == "complete"
     assert (results / ok / "run.ipynb").stat().st_mtime_ns == mtime
@@ -187,7 +187,8 @@ def test_dask_local_cluster_runs_the_grid(tmp_path, monkeypatch):
     grid["active"]["strategy"] = "RAND"
     configs = sweep.expand_grid(grid)
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-        summary = sweep.sweep(configs, scheduler=cluster.scheduler_address, notebook=notebook, echo=False)
+        summary = sweep.sweep(configs, scheduler=cluster.scheduler_address, notebook=notebook, echo=False,
+                              prepare=False)
     assert summary.status.tolist() == ["complete", "complete"]
     assert summary.final_miou.tolist() == pytest.approx([30.0, 31.0])
     for rid in summary.run:
@@ -206,7 +207,7 @@ def test_cli_sweep_writes_the_summary_and_fails_on_a_failed_run(tmp_path, monkey
     script = (
         "import sys, redal_core.sweep as s; from pathlib import Path; "
         f"s.RUN_NOTEBOOK = Path({str(notebook)!r}); "
-        "s.sweep.__kwdefaults__['notebook'] = s.RUN_NOTEBOOK; "
+        "s.sweep.__kwdefaults__['notebook'] = s.RUN_NOTEBOOK; s.sweep.__kwdefaults__['prepare'] = False; "
         "from redal_core.cli import main; sys.exit(main(['sweep', 'p.yaml', '--jobs', '1']))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
