@@ -204,7 +204,7 @@ def test_indoor_reads_back_without_loss(indoor, indoor_scans):
     for room, scan in zip(indoor[1], indoor_scans, strict=True):
         lines = sum(f.read_bytes().count(b"\n") for f in (room / "Annotations").iterdir())
         assert scan.num_points == lines == (room / f"{room.name}.txt").read_bytes().count(b"\n")
-        assert abs(scan.num_points - INDOOR_POINTS) <= 0.1 * INDOOR_POINTS
+        assert scan.num_points == INDOOR_POINTS
         assert scan.name == f"{room.parent.name}/{room.name}"
 
 
@@ -449,7 +449,7 @@ def test_rotated_box_hit_matches_dense_marching():
 def test_generate_room_invariants(seed, kind):
     xyz, rgb, labels, instances = synthetic.generate_room(np.random.default_rng(seed), kind=kind, points=3000)
     n = len(xyz)
-    assert 2700 <= n <= 3000 and xyz.shape == (n, 3) and rgb.shape == (n, 3) and rgb.dtype == np.uint8
+    assert n == 3000 and xyz.shape == (n, 3) and rgb.shape == (n, 3) and rgb.dtype == np.uint8
     assert np.isfinite(xyz).all() and np.array_equal(xyz, np.rint(xyz * 1000) / 1000)
     assert -0.05 < xyz[:, 2].min() and xyz[:, 2].max() < 3.4
     # points grouped by instance, instances ordered by class, one class per instance

@@ -85,8 +85,8 @@ def write_synthetic_indoor(
     """Write ``scans`` procedural rooms under ``root`` in the S3DIS layout; returns the room folders.
 
     Rooms go to Area_1..Area_6 (``assign_areas``): Area_5 holds about 1/6 of them and at least one.
-    Each room holds about ``points_per_room`` points (exactly, unless occlusion removed more than the
-    generator's 25 % oversampling). Same arguments -> byte-identical files.
+    Each room holds ``points_per_room`` points, uniformly dense over its visible surfaces.
+    Same arguments -> byte-identical files.
     """
     root = _check_root(root)
     _check_int("scans", scans, 1)
@@ -529,7 +529,7 @@ def generate_room(
 
     Returns xyz (N, 3) float64 metres (area coordinates, rounded to mm), rgb (N, 3) uint8,
     labels (N,) int64 (positions in ``S3DIS_CLASSES``), instances (N,) int64 (0..I-1, ordered by class,
-    points grouped by instance). N is ``points`` unless occlusion removed more than 20 % of the surface.
+    points grouped by instance). N == ``points`` (in practice; the sampler raises its density twice at most).
     """
     if kind not in _ROOM_SPECS:
         raise ValueError(f"unknown room kind {kind!r}; valid kinds: {', '.join(_ROOM_SPECS)}")
@@ -1129,15 +1129,43 @@ def _sample_room(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample every quad at one density, cut holes, remove occluded points, thin to ``target``, paint, jitter.
 
-    Returns xyz (n, 3) float64, rgb (n, 3) uint8, instance (n,) int64.
+    The density starts 25 % above ``target`` / surface area and is raised (at most twice) when holes and
+    occlusion removed more than that. Returns xyz (n, 3) float64, rgb (n, 3) uint8, instance (n,) int64.
     """
-    P, U, V = np.array(room.origins), np.array(room.us), np.array(room.vs)
-    ellipse = np.array(room.ellipse)
+    U, V = np.array(room.us), np.array(room.vs)
     normals = np.cross(U, V)
     area = np.linalg.norm(normals, axis=1)
     normals /= np.maximum(area, 1e-12)[:, None]
-    effective = area * np.where(ellipse, np.pi / 4, 1.0)
-    density = 1.25 * target / effective.sum()
+    s_len, t_len = np.linalg.norm(U, axis=1), np.linalg.norm(V, axis=1)
+    density = 1.25 * target / (area * np.where(room.ellipse, np.pi / 4, 1.0)).sum()
+    for _ in range(3):
+        xyz, quad, sm, tm = _visible_points(rng, room, density)
+        if len(xyz) >= target:
+            break
+        density *= 1.1 * target / max(len(xyz), 1)
+    chosen = np.arange(len(xyz))
+    if len(chosen) > target:
+        chosen = np.sort(rng.choice(chosen, size=target, replace=False))
+    xyz, quad, sm, tm = xyz[chosen], quad[chosen], sm[chosen], tm[chosen]
+
+    rgb = _paint_points(rng, room.paints, np.asarray(room.quad_paint)[quad], sm, tm, s_len[quad], t_len[quad])
+    phase = rng.uniform(0, 2 * np.pi, 2)
+    shade = (
+        0.86
+        + 0.08 * np.abs(normals[quad, 2])
+        + 0.06 * np.sin(0.6 * xyz[:, 0] + phase[0]) * np.cos(0.5 * xyz[:, 1] + phase[1])
+    )
+    rgb = np.clip(np.rint(rgb * shade[:, None]), 0, 255).astype(np.uint8)
+    xyz = xyz + rng.normal(0.0, 0.003, xyz.shape)
+    return xyz, rgb, np.asarray(room.quad_instance)[quad]
+
+
+def _visible_points(rng: np.random.Generator, room: _Room, density: float):
+    """Points at ``density`` per m^2 on every quad, minus wall openings, points inside other objects'
+    solids and random dropout blobs: xyz (n, 3), quad (n,) int64 (sorted), local s/t metres (n,), (n,)."""
+    P, U, V = np.array(room.origins), np.array(room.us), np.array(room.vs)
+    ellipse = np.array(room.ellipse)
+    area = np.linalg.norm(np.cross(U, V), axis=1)
     counts = rng.poisson(area * density)
     quad = np.repeat(np.arange(len(P)), counts)
     st = rng.random((len(quad), 2))
@@ -1177,21 +1205,7 @@ def _sample_room(
             keep[
                 idx[(inst[idx] == inst[centre]) & (np.linalg.norm(xyz[idx] - xyz[centre], axis=1) < radius)]
             ] = False
-    chosen = np.flatnonzero(keep)
-    if len(chosen) > target:
-        chosen = np.sort(rng.choice(chosen, size=target, replace=False))
-    xyz, quad, inst, sm, tm = xyz[chosen], quad[chosen], inst[chosen], sm[chosen], tm[chosen]
-
-    rgb = _paint_points(rng, room.paints, np.asarray(room.quad_paint)[quad], sm, tm, s_len[quad], t_len[quad])
-    phase = rng.uniform(0, 2 * np.pi, 2)
-    shade = (
-        0.86
-        + 0.08 * np.abs(normals[quad, 2])
-        + 0.06 * np.sin(0.6 * xyz[:, 0] + phase[0]) * np.cos(0.5 * xyz[:, 1] + phase[1])
-    )
-    rgb = np.clip(np.rint(rgb * shade[:, None]), 0, 255).astype(np.uint8)
-    xyz = xyz + rng.normal(0.0, 0.003, xyz.shape)
-    return xyz, rgb, inst
+    return xyz[keep], quad[keep], sm[keep], tm[keep]
 
 
 def _paint_points(rng, paints: list[_Paint], paint: np.ndarray, sm, tm, s_len, t_len) -> np.ndarray:
