@@ -170,7 +170,13 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     rank, size = world()
     paths = RunPaths(config.run_dir)
 
+    if rank != 0:
+        say = lambda _: None  # noqa: E731 - one voice per run
     previous = _check_params(config, paths)
+    state = read_state(paths.root) if previous else None
+    if state is not None and state["status"] == "complete":
+        say(f"{config.run_id}: complete ({state['last_round'] + 1} rounds) in {paths.root}")
+        return paths.root
     train_ds, val_ds = _datasets(config, rank=rank, distributed=distributed)
     model = _build_model(config, train_ds, device)
     validate_run(config, train_ds, model=model)
@@ -186,10 +192,6 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         regions.warm(pool)
     _barrier(distributed)
 
-    state = read_state(paths.root) if previous else None
-    if state is not None and state["status"] == "complete":
-        say(f"{config.run_id}: complete ({state['last_round'] + 1} rounds) in {paths.root}")
-        return paths.root
     if rank == 0:
         _remove_stale_temporaries(paths.root)
     if state is None:
