@@ -5,15 +5,25 @@ strided convolution emits output voxels in its own order, which is mapped onto t
 by a coordinate lookup (and back for the transposed convolution, which reuses the strided pairs the way
 ``SparseInverseConv3d`` does). Weights are re-laid out at call time from ``(K, C_in, C_out)`` to spconv's
 ``(C_out, K, C_in)`` (KRSC) layout, never stored that way.
+
+Arithmetic on CPU: spconv 2.3.8's ``SpconvOps.scatter_add_cpu`` races when torch runs more than one thread
+(measured here: 2 to 9 of 300 calls with unique indices returned wrong sums, errors up to ~5 at 2 threads, none
+at 1 thread), which makes its CPU convolution silently non-deterministic. By default (``cpu_arithmetic="torch"``)
+the backend therefore converts spconv's index pairs into a ``KernelMap`` and runs the adapter's gather -> matmul ->
+scatter-add on CPU; ``cpu_arithmetic="spconv"`` runs spconv's own CPU kernels (for benchmarks, or with
+``torch.set_num_threads(1)``). On CUDA spconv's own kernels are always used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 
 from .backends import BACKENDS, INSTALL_HINTS, Backend, BackendUnavailable
+from .gather_scatter import gather_matmul_scatter
+from .kernel_map import KernelMap
 from .tensor import SparseTensor
 
 #: Origin granularity: coordinates are shifted by a multiple of this so that flooring is unchanged
@@ -25,8 +35,11 @@ _ORIGIN_STEP = 1024
 class SpconvBackend(Backend):
     name = "spconv"
 
-    def __init__(self) -> None:
+    def __init__(self, *, cpu_arithmetic: str = "torch") -> None:
         super().__init__()
+        if cpu_arithmetic not in ("torch", "spconv"):
+            raise ValueError(f"cpu_arithmetic must be 'torch' or 'spconv', got {cpu_arithmetic!r}")
+        self.cpu_arithmetic = cpu_arithmetic
         try:
             from spconv.core import ConvAlgo
             from spconv.pytorch import ops
@@ -89,13 +102,45 @@ class SpconvBackend(Backend):
 
         return x.context.cached(("spconv", "down2", stride), build)
 
+    def __reduce__(self):
+        return (functools.partial(SpconvBackend, cpu_arithmetic=self.cpu_arithmetic), ())
+
+    def _own_arithmetic(self, x: SparseTensor) -> bool:
+        return x.feats.device.type != "cpu" or self.cpu_arithmetic == "spconv"
+
+    def _kernel_map(self, x: SparseTensor, kind: str, stride: int) -> KernelMap:
+        """spconv's pairs as an adapter KernelMap (rows in the adapter's order)."""
+
+        def build():
+            if kind == "subm3":
+                pairs, counts = self._subm_pairs(x)
+                n = x.context.level(stride).coords.shape[0]
+                counts = counts.tolist()
+                # spconv's CPU builder stores each mirrored pair list but counts it only once (for k < centre)
+                sizes = [0 if k == 13 else max(counts[k], counts[26 - k]) for k in range(27)]
+                in_rows = torch.cat([pairs[0, k, : sizes[k]] for k in range(27)]).to(torch.int64)
+                out_rows = torch.cat([pairs[1, k, : sizes[k]] for k in range(27)]).to(torch.int64)
+                return KernelMap(in_rows, out_rows, _bounds(sizes), 13, n, n)
+            pairs, counts, rows = self._down_pairs(x, stride)
+            sizes = counts.tolist()
+            in_rows = torch.cat([pairs[0, k, : sizes[k]] for k in range(8)]).to(torch.int64)
+            out_rows = rows[torch.cat([pairs[1, k, : sizes[k]] for k in range(8)]).to(torch.int64)]
+            n_fine = x.context.level(stride).coords.shape[0]
+            return KernelMap(in_rows, out_rows, _bounds(sizes), None, n_fine, rows.numel())
+
+        return x.context.cached(("spconv", "kmap", kind, stride), build)
+
     # -- convolutions ---------------------------------------------------------------------------------
     def _subm3(self, x: SparseTensor, weight: torch.Tensor) -> torch.Tensor:
+        if not self._own_arithmetic(x):
+            return gather_matmul_scatter(x.feats, weight, self._kernel_map(x, "subm3", x.stride))
         pairs, counts = self._subm_pairs(x)
         filters = weight.permute(2, 0, 1).contiguous()
         return _SpconvConv.apply(x.feats, filters, pairs, counts, x.feats.shape[0], False, True, self)
 
     def _down2(self, x: SparseTensor, weight: torch.Tensor) -> torch.Tensor:
+        if not self._own_arithmetic(x):
+            return gather_matmul_scatter(x.feats, weight, self._kernel_map(x, "down2", x.stride))
         pairs, counts, rows = self._down_pairs(x, x.stride)
         filters = weight.permute(2, 0, 1).contiguous()
         out = _SpconvConv.apply(x.feats, filters, pairs, counts, rows.numel(), False, False, self)
@@ -103,10 +148,19 @@ class SpconvBackend(Backend):
 
     def _up2(self, x: SparseTensor, weight: torch.Tensor) -> torch.Tensor:
         fine = x.stride // 2
+        if not self._own_arithmetic(x):
+            return gather_matmul_scatter(x.feats, weight, self._kernel_map(x, "down2", fine).transposed())
         pairs, counts, rows = self._down_pairs(x, fine)
         filters = weight.permute(2, 0, 1).contiguous()
         n_fine = x.context.level(fine).coords.shape[0]
         return _SpconvConv.apply(x.feats.index_select(0, rows), filters, pairs, counts, n_fine, True, False, self)
+
+
+def _bounds(sizes: list[int]) -> tuple[int, ...]:
+    bounds = [0]
+    for size in sizes:
+        bounds.append(bounds[-1] + int(size))
+    return tuple(bounds)
 
 
 @contextlib.contextmanager

@@ -94,6 +94,10 @@ class Backend(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def __reduce__(self):
+        # copies / pickles of a model re-create the backend by name (it holds library modules, not state)
+        return (get_backend, (self.name,))
+
 
 def _check_weight(weight: torch.Tensor, volume: int, c_in: int, what: str) -> None:
     if weight.ndim != 3 or weight.shape[0] != volume or weight.shape[1] != c_in:
