@@ -247,3 +247,52 @@ def test_devices_and_shards():
         resolve_device("tpu")
     assert shard(range(7), 1, 3) == [1, 4]
     assert sorted(shard(range(7), 0, 2) + shard(range(7), 1, 2)) == list(range(7))
+
+
+class ConstantNet(nn.Module):
+    """Planted: predicts class ``c`` at every point."""
+
+    has_dropout = False
+
+    def __init__(self, c: int, num_classes: int) -> None:
+        super().__init__()
+        self.c, self.k = c, num_classes
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, batch):
+        logits = torch.zeros(batch.point_feats.shape[0], self.k) + self.dummy
+        logits[:, self.c] = 1.0
+        return logits, batch.point_feats
+
+
+@pytest.mark.real
+def test_evaluate_real_semantickitti_all_points_absent_classes_missing(real_samples, tmp_path):
+    from redal_core.data.datasets import build_dataset
+    from redal_core.metrics import per_class_iou
+
+    ds = build_dataset("semantickitti", real_samples, "val", cache_dir=tmp_path / "cache")
+    k = ds.num_classes
+    truth = np.concatenate([ds[i].labels for i in range(len(ds))])
+    hist = np.bincount(truth[truth != IGNORE_INDEX], minlength=k)
+    road = ds.class_names.index("road")
+    matrix = evaluate(ConstantNet(road, k), ds, range(len(ds)), voxel_size=0.05, device="cpu", num_classes=k)
+    np.testing.assert_array_equal(matrix[:, road], hist)  # every labeled point of the split is counted once
+    assert matrix.sum() == hist.sum()
+    iou = per_class_iou(matrix)
+    assert np.isnan(iou[hist == 0]).all() and (hist == 0).any()  # absent classes are missing, not 1
+    assert iou[road] == pytest.approx(hist[road] / hist.sum())
+
+
+@pytest.mark.real
+def test_predict_real_scan_with_minkunet_covers_every_point(real_samples, tmp_path):
+    from redal_core.data.datasets import build_dataset
+    from redal_core.models import build_model
+
+    ds = build_dataset("semantickitti", real_samples, "val", cache_dir=tmp_path / "cache")
+    torch.manual_seed(0)
+    model = build_model("minkunet", in_channels=ds.in_channels, num_classes=ds.num_classes, width=0.125,
+                        backend="torch")
+    (pred,) = predict(model, ScanSamples(ds, [0], with_labels=False), voxel_size=0.05, device="cpu")
+    n = ds[0].num_points
+    assert pred.probs.shape == (n, ds.num_classes) and pred.features.shape == (n, model.feature_dim)
+    np.testing.assert_allclose(pred.probs.sum(1), 1.0, rtol=1e-4)
