@@ -19,7 +19,6 @@ from redal_core.data import synthetic
 from redal_core.data.s3dis import S3DIS_CLASSES, read_room
 from redal_core.data.semantic_kitti import load_label_config, read_scan
 
-SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 INDOOR_POINTS = 12_000
 AZIMUTH_STEPS = 1024
 
@@ -324,11 +323,6 @@ def test_outdoor_labels_are_raw_semantic_kitti_ids(sweeps, outdoor):
     instance = np.concatenate([labels >> 16 for _, labels in sweeps])
     used = set(np.unique(semantic).tolist())
     assert used <= set(synthetic.KITTI_RAW_IDS.values())
-    real_yaml = SHARED_DIR / "real_samples" / "semantickitti" / "semantic-kitti.yaml"
-    if real_yaml.is_file():
-        names = yaml.safe_load(real_yaml.read_text())["labels"]
-        for name, raw in synthetic.KITTI_RAW_IDS.items():
-            assert names[raw] == name
     # every id except 0 maps to a trained class in the packaged learning_map
     lut = load_label_config().lut
     assert all(lut[raw] >= 0 for raw in used - {0})
@@ -492,3 +486,45 @@ def test_regenerating_a_room_replaces_its_objects(tmp_path):
     with pytest.warns(UserWarning, match="removed 1 annotation file"):
         synthetic.write_synthetic_indoor(tmp_path / "over", scans=1, seed=1, points_per_room=2000)
     assert _hashes(tmp_path / "fresh") == _hashes(tmp_path / "over")
+
+
+@pytest.mark.real
+def test_sweeps_resemble_the_real_samples(real_samples):
+    """Raw ids are named as in the real label config; a default sweep has about the real point count,
+    range, field of view, ring density and class mix of the real SemanticKITTI scans."""
+    names = yaml.safe_load((real_samples / "semantic-kitti.yaml").read_text())["labels"]
+    for name, raw in synthetic.KITTI_RAW_IDS.items():
+        assert names[raw] == name
+    big_four = [synthetic.KITTI_RAW_IDS[n] for n in ("road", "sidewalk", "building", "vegetation")]
+
+    def stats(points: np.ndarray, raw: np.ndarray) -> dict[str, float]:
+        xyz = points[:, :3].astype(np.float64)
+        r = np.hypot(xyz[:, 0], xyz[:, 1])
+        return {
+            "points": len(points),
+            "range": float(np.linalg.norm(xyz, axis=1).max()),
+            "lowest": float(np.degrees(np.arctan2(xyz[:, 2], r)).min()),
+            "near_density": ((r >= 5) & (r < 10)).sum() / (np.pi * 75),
+            "far_density": ((r >= 20) & (r < 40)).sum() / (np.pi * 1200),
+            "big_four": float(np.isin(raw & 0xFFFF, big_four).mean()),
+            "remission": float(points[:, 3].mean()),
+        }
+
+    real = [
+        stats(np.fromfile(b, "<f4").reshape(-1, 4), np.fromfile(_label_path(b), "<u4"))
+        for b in sorted(real_samples.glob("sequences/*/velodyne/*.bin"))
+    ]
+    ours = [stats(*synthetic.generate_sweep(np.random.default_rng(seed))) for seed in (0, 1)]
+    assert real and ours
+    for key, (low, high) in {
+        "points": (0.75, 1.05),
+        "range": (0.97, 1.03),
+        "near_density": (0.4, 1.6),
+        "far_density": (0.4, 2.0),
+        "big_four": (0.7, 1.3),
+        "remission": (0.7, 1.3),
+    }.items():
+        reference = float(np.median([r[key] for r in real]))
+        for sweep in ours:
+            assert low * reference <= sweep[key] <= high * reference, (key, sweep[key], reference)
+    assert all(abs(sweep["lowest"] - np.median([r["lowest"] for r in real])) < 0.6 for sweep in ours)

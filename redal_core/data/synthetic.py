@@ -1259,8 +1259,8 @@ _MATERIALS: dict[str, tuple[float, float, float]] = {
 }  # fmt: skip
 _MATERIAL_ID = {name: i for i, name in enumerate(_MATERIALS)}
 _MEAN_REMISSION = {
-    "road": 0.2, "parking": 0.24, "sidewalk": 0.32, "other-ground": 0.27, "terrain": 0.38, "building": 0.33,
-    "fence": 0.3, "vegetation": 0.42, "trunk": 0.3, "pole": 0.38, "sign": 0.9, "paint": 0.32, "glass": 0.08,
+    "road": 0.24, "parking": 0.27, "sidewalk": 0.36, "other-ground": 0.3, "terrain": 0.42, "building": 0.38,
+    "fence": 0.34, "vegetation": 0.45, "trunk": 0.33, "pole": 0.4, "sign": 0.9, "paint": 0.32, "glass": 0.08,
     "tire": 0.06, "cloth": 0.25, "metal": 0.45, "beyond": 0.2,
 }  # fmt: skip
 _BOX, _CYLINDER, _ELLIPSOID = range(3)
@@ -1347,9 +1347,7 @@ def generate_sweep(
     range_std = np.array([v[2] for v in _MATERIALS.values()])[material]
     t = t + rng.normal(0.0, 1.0, len(t)) * range_std
     cos_incidence = np.abs((normal * dirs).sum(axis=1))
-    remission = np.clip(
-        reflect * (0.55 + 0.45 * cos_incidence) + rng.normal(0.0, 1.0, len(t)) * std, 0.0, 0.99
-    )
+    remission = np.clip(reflect * (0.7 + 0.3 * cos_incidence) + rng.normal(0.0, 1.0, len(t)) * std, 0.0, 0.99)
     drop = (
         0.015 + 0.25 * (t / max_range) ** 2 * (1.0 - remission) + 0.45 * (material == _MATERIAL_ID["glass"])
     )
@@ -1759,7 +1757,17 @@ def _street_scene(rng: np.random.Generator) -> _Street:
     ]
     street.lanes = [y for y in street.lanes if y_right + 0.5 < y < y_left - 0.5]
     ground = street.ground
-    ground.append((-extent, extent, -45.0, 45.0, KITTI_RAW_IDS["terrain"], _MATERIAL_ID["terrain"], 0.38))
+    ground.append(
+        (
+            -extent,
+            extent,
+            -45.0,
+            45.0,
+            KITTI_RAW_IDS["terrain"],
+            _MATERIAL_ID["terrain"],
+            _MEAN_REMISSION["terrain"],
+        )
+    )
     ground.append(
         (
             -extent,
@@ -1768,14 +1776,22 @@ def _street_scene(rng: np.random.Generator) -> _Street:
             y_left,
             KITTI_RAW_IDS["road"],
             _MATERIAL_ID["road"],
-            float(rng.uniform(0.15, 0.25)),
+            float(rng.uniform(0.18, 0.3)),
         )
     )
     blocks = [(-extent, extent)]
     if rng.random() < 0.35:
         xc, wc = float(rng.choice([-1, 1]) * rng.uniform(18, 45)), float(rng.uniform(7, 11))
         ground.append(
-            (xc - wc / 2, xc + wc / 2, -45.0, 45.0, KITTI_RAW_IDS["road"], _MATERIAL_ID["road"], 0.2)
+            (
+                xc - wc / 2,
+                xc + wc / 2,
+                -45.0,
+                45.0,
+                KITTI_RAW_IDS["road"],
+                _MATERIAL_ID["road"],
+                _MEAN_REMISSION["road"],
+            )
         )
         blocks = [(-extent, xc - wc / 2 - 1.0), (xc + wc / 2 + 1.0, extent)]
         street.taken.append((xc - wc / 2, -45.0, xc + wc / 2, 45.0))
@@ -1808,7 +1824,7 @@ def _street_scene(rng: np.random.Generator) -> _Street:
                         band[1],
                         KITTI_RAW_IDS["parking"],
                         _MATERIAL_ID["parking"],
-                        float(rng.uniform(0.18, 0.3)),
+                        float(rng.uniform(0.2, 0.34)),
                     )
                 )
             y += side * 2.4
@@ -1838,7 +1854,7 @@ def _street_scene(rng: np.random.Generator) -> _Street:
                     band[1],
                     KITTI_RAW_IDS["other-ground"],
                     _MATERIAL_ID["other-ground"],
-                    0.27,
+                    _MEAN_REMISSION["other-ground"],
                 )
             )
         _buildings(street, rng, side, y + side * rng.uniform(0.0, 4.0), blocks)
