@@ -1,5 +1,7 @@
 """Region division (VCCS supervoxels) and region information (colour discontinuity, structure).
 
+``from redal_core.regions.vccs import vccs, VCCS_PRESETS``; ``scan_regions`` for a dataset's scans (cached).
+
 Import cost is numpy/scipy/numba only; nothing is compiled or computed at import time.
 """
 
@@ -12,7 +14,10 @@ from redal_core.regions.quality import (
     undersegmentation_error,
     weighted_purity,
 )
-from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
+from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels
+
+# ``vccs`` stays the submodule (``redal_core.regions.vccs.vccs(...)``, as DESIGN.md's contract names it):
+# exporting the function under the same name here would hide the module.
 
 __all__ = [
     "VCCS_PRESETS",
@@ -25,6 +30,5 @@ __all__ = [
     "scan_regions",
     "surface_variation",
     "undersegmentation_error",
-    "vccs",
     "weighted_purity",
 ]

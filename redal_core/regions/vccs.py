@@ -438,7 +438,7 @@ def _morton(keys: np.ndarray, span: np.ndarray) -> np.ndarray:
     syz = span[1] * span[2]
     grid = np.stack([keys // syz, (keys // span[2]) % span[1], keys % span[2]], axis=1) - 1
     code = np.zeros(keys.shape[0], np.uint64)
-    for bit in range(21):
+    for bit in range(int(max(span.max(), 2) - 1).bit_length()):
         for axis in range(3):
             code |= ((grid[:, axis] >> bit) & 1).astype(np.uint64) << np.uint64(3 * bit + 2 - axis)
     return code
@@ -498,7 +498,12 @@ def _centroids(vox_xyz, vox_rgb, vox_nrm, label, n_labels):
 
 @numba.njit(cache=True)
 def _expand(vox_xyz, vox_rgb, vox_nrm, nbr, nbr_count, seeds, rounds, wc, ws, wn):
-    """(V,) int64 owning supervoxel of every voxel after flow-constrained expansion (-1: unreached)."""
+    """(V,) int64 owning supervoxel of every voxel after flow-constrained expansion (-1: unreached).
+
+    Only voxels next to a voxel of another supervoxel can move; they are tracked in an active list (the
+    voxels that saw such a neighbour last round, plus the neighbourhood of every voxel that moved), which
+    gives the same result as visiting every voxel in every round.
+    """
     n_vox = vox_xyz.shape[0]
     n_sv = seeds.shape[0]
     owner = np.full(n_vox, -1, np.int64)
@@ -507,32 +512,70 @@ def _expand(vox_xyz, vox_rgb, vox_nrm, nbr, nbr_count, seeds, rounds, wc, ws, wn
         owner[seeds[s]] = s
         dist[seeds[s]] = 0.0
     c_xyz, c_rgb, c_nrm, _ = _centroids(vox_xyz, vox_rgb, vox_nrm, owner, n_sv)
-    new_owner = owner.copy()
-    new_dist = dist.copy()
-    for _ in range(rounds):
-        changed = 0
-        for v in range(n_vox):
+    stamp = np.full(n_vox, -1, np.int64)
+    active = np.empty(n_vox, np.int64)
+    n_active = 0
+    for s in range(n_sv):
+        v = seeds[s]
+        for a in range(nbr_count[v]):
+            u = nbr[v, a]
+            if stamp[u] != 0:
+                stamp[u] = 0
+                active[n_active] = u
+                n_active += 1
+    moved = np.empty(n_vox, np.int64)
+    moved_to = np.empty(n_vox, np.int64)
+    moved_dist = np.empty(n_vox)
+    following = np.empty(n_vox, np.int64)
+    for r in range(rounds):
+        n_moved = 0
+        n_next = 0
+        for f in range(n_active):
+            v = active[f]
             mine = owner[v]
             best = dist[v]
             best_s = -1
             last = -1
+            foreign = False
             for a in range(nbr_count[v]):
                 s = owner[nbr[v, a]]
                 if s < 0 or s == mine or s == last:
                     continue
+                foreign = True
                 last = s
                 d = _distance(vox_xyz, vox_rgb, vox_nrm, v, c_xyz, c_rgb, c_nrm, s, wc, ws, wn)
                 if d < best or (d == best and best_s >= 0 and s < best_s):
                     best = d
                     best_s = s
             if best_s >= 0:
-                new_owner[v] = best_s
-                new_dist[v] = best
-                changed += 1
-        if changed == 0:
+                moved[n_moved] = v
+                moved_to[n_moved] = best_s
+                moved_dist[n_moved] = best
+                n_moved += 1
+            if foreign and stamp[v] != r + 1:
+                stamp[v] = r + 1
+                following[n_next] = v
+                n_next += 1
+        if n_moved == 0:
             break
-        owner[:] = new_owner
-        dist[:] = new_dist
+        for m in range(n_moved):
+            v = moved[m]
+            owner[v] = moved_to[m]
+            dist[v] = moved_dist[m]
+        for m in range(n_moved):
+            v = moved[m]
+            if stamp[v] != r + 1:
+                stamp[v] = r + 1
+                following[n_next] = v
+                n_next += 1
+            for a in range(nbr_count[v]):
+                u = nbr[v, a]
+                if stamp[u] != r + 1:
+                    stamp[u] = r + 1
+                    following[n_next] = u
+                    n_next += 1
+        active, following = following, active
+        n_active = n_next
         c_xyz, c_rgb, c_nrm, _ = _centroids(vox_xyz, vox_rgb, vox_nrm, owner, n_sv)
     return owner
 
