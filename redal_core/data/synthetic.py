@@ -46,6 +46,7 @@ KITTI_RAW_IDS: dict[str, int] = {
     "other-vehicle": 20,
     "person": 30,
     "bicyclist": 31,
+    "motorcyclist": 32,
     "road": 40,
     "parking": 44,
     "sidewalk": 48,
@@ -59,7 +60,7 @@ KITTI_RAW_IDS: dict[str, int] = {
     "traffic-sign": 81,
 }
 #: Raw ids that carry an instance id in the high 16 bits.
-KITTI_THING_IDS: frozenset[int] = frozenset({10, 11, 15, 18, 20, 30, 31})
+KITTI_THING_IDS: frozenset[int] = frozenset({10, 11, 15, 18, 20, 30, 31, 32})
 
 #: Sensor height above the road (KITTI's Velodyne mount), metres.
 SENSOR_HEIGHT = 1.73
@@ -1649,7 +1650,7 @@ def _vehicle(street: _Street, rng, x: float, y: float, yaw: float, kind: str) ->
 
 def _two_wheeler(street: _Street, rng, x: float, y: float, yaw: float, kind: str, rider: bool) -> None:
     inst = street.next_instance()
-    label = "bicyclist" if rider else kind
+    label = ("motorcyclist" if kind == "motorcycle" else "bicyclist") if rider else kind
     motor = kind == "motorcycle"
     r, base = (0.31, 0.7) if motor else (0.34, 0.52)
     for ax in (base, -base):
@@ -2040,12 +2041,11 @@ def _traffic(street: _Street, rng, y_right: float, y_left: float, lane: float, o
                 _vehicle(
                     street, rng, spot[0], spot[1], float(rng.choice([0.0, np.pi]) + rng.normal(0, 0.02)), kind
                 )
-    for _ in range(1 + int(rng.random() < 0.3)):
+    riders = ["bicycle"] * (1 + int(rng.random() < 0.3)) + ["motorcycle"] * int(rng.random() < 0.5)
+    for vehicle in riders:  # bicyclists / motorcyclists along the road edge
         edge_lane = (y_left - 0.8) if rng.random() < 0.5 else (y_right + 0.8)
         spot = _place(
             street, rng, lambda y=edge_lane: (rng.choice([-1, 1]) * rng.uniform(6, 30), y), 1.1, 0.5
         )
         if spot is not None:
-            _two_wheeler(
-                street, rng, spot[0], spot[1], float(rng.choice([0.0, np.pi])), "bicycle", rider=True
-            )
+            _two_wheeler(street, rng, spot[0], spot[1], float(rng.choice([0.0, np.pi])), vehicle, rider=True)
