@@ -219,6 +219,19 @@ def test_indoor_class_coverage_and_skew(indoor_scans):
         assert len(np.unique(scan.labels)) >= 12, scan.name
 
 
+def test_indoor_density_is_uniform_over_surfaces(indoor_scans):
+    """Same sampling density on every surface: the 8th-neighbour distance is alike for all classes."""
+    from scipy.spatial import cKDTree
+
+    for scan in indoor_scans[:3]:
+        distance = cKDTree(scan.xyz).query(scan.xyz, k=9)[0][:, 8]
+        floor = np.median(distance[scan.labels == S3DIS_CLASSES.index("floor")])
+        for cls in range(len(S3DIS_CLASSES)):
+            mine = distance[scan.labels == cls]
+            if len(mine) >= 100:
+                assert 0.7 < np.median(mine) / floor < 1.3, (scan.name, S3DIS_CLASSES[cls])
+
+
 def test_indoor_points_lie_on_surfaces(indoor):
     """Floors/ceilings are horizontal planes, every wall is a vertical plane (not a volume): ~mm residuals."""
     room = indoor[1][0]
