@@ -336,7 +336,6 @@ class _TrainLabels:
         self.dataset = dataset
 
     def __call__(self, i: int, scan: Any) -> np.ndarray:
-        mask = self.label_state.point_mask(i, np.asarray(self.regions.get(i)["region"]))
         labels = np.asarray(scan.labels, np.int64)
         if self.human and self.paths.annotation(i).exists():
             annotation = np.load(self.paths.annotation(i))
@@ -346,7 +345,7 @@ class _TrainLabels:
                     f"({self.dataset.scan_names[i]}) of {labels.shape[0]} points"
                 )
             labels = np.where(annotation != IGNORE_INDEX, annotation.astype(np.int64), labels)
-        return np.where(mask, labels, IGNORE_INDEX)
+        return self.label_state.training_labels(i, np.asarray(self.regions.get(i)["region"]), labels)
 
 
 def _train_round(config, paths, model, dataset, labeled_scans, label_fn, r, device, *, progress, fault, rank,
