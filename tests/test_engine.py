@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from redal_core import IGNORE_INDEX
@@ -296,3 +298,43 @@ def test_predict_real_scan_with_minkunet_covers_every_point(real_samples, tmp_pa
     n = ds[0].num_points
     assert pred.probs.shape == (n, ds.num_classes) and pred.features.shape == (n, model.feature_dim)
     np.testing.assert_allclose(pred.probs.sum(1), 1.0, rtol=1e-4)
+
+
+class EncodedNet(nn.Module):
+    """Planted: the prediction of a point is written in its 4th input channel."""
+
+    has_dropout = False
+
+    def __init__(self, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, batch):
+        pred = batch.point_feats[:, 3].round().long()
+        return torch.nn.functional.one_hot(pred, self.k).float() + self.dummy, batch.point_feats
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), k=st.integers(1, 6), n_scans=st.integers(1, 4), batch_size=st.integers(1, 3))
+def test_confusion_property_matches_bincount_reference(data, k, n_scans, batch_size):
+    samples, truth_all, pred_all = [], [], []
+    for s in range(n_scans):
+        n = data.draw(st.integers(1, 40), label=f"points{s}")
+        seed = data.draw(st.integers(0, 2**16), label=f"seed{s}")
+        rng = np.random.default_rng(seed)
+        xyz = rng.uniform(0, 1, (n, 3)).astype(np.float32)  # several points share voxels
+        truth = rng.integers(0, k, n)
+        truth[rng.random(n) < 0.3] = IGNORE_INDEX
+        pred = rng.integers(0, k, n)
+        feats = np.zeros((n, 4), np.float32)
+        feats[:, 3] = pred
+        samples.append((xyz, feats, truth.astype(np.int64)))
+        truth_all.append(truth)
+        pred_all.append(pred)
+    truth, pred = np.concatenate(truth_all), np.concatenate(pred_all)
+    keep = truth != IGNORE_INDEX
+    reference = np.zeros((k, k), np.int64)
+    np.add.at(reference, (truth[keep], pred[keep]), 1)
+    matrix = confusion(EncodedNet(k), samples, voxel_size=0.3, device="cpu", num_classes=k, batch_size=batch_size)
+    np.testing.assert_array_equal(matrix, reference)
