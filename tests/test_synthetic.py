@@ -541,3 +541,40 @@ def test_sweeps_resemble_the_real_samples(real_samples):
         for sweep in ours:
             assert low * reference <= sweep[key] <= high * reference, (key, sweep[key], reference)
     assert all(abs(sweep["lowest"] - np.median([r["lowest"] for r in real])) < 0.6 for sweep in ours)
+
+
+def test_culled_casting_matches_brute_force():
+    """Testing each solid only against the rays its bounding sphere reaches changes no hit (dense reference:
+    every ray against every solid), including solids straddling the -pi/pi azimuth seam and tall poles."""
+    b, c, e = synthetic._BOX, synthetic._CYLINDER, synthetic._ELLIPSOID
+    solids = [
+        synthetic._Solid(b, (-12.0, 0.3, 1.0), (2.0, 0.9, 0.8), 0.4, 10, 1, 0, 0.3),  # across the seam
+        synthetic._Solid(b, (6.0, -4.0, 5.0), (4.0, 3.0, 5.0), 0.0, 50, 0, 0, 0.3),
+        synthetic._Solid(c, (3.0, 2.0, 4.0), (0.1, 0.1, 4.0), 0.0, 80, 0, 0, 0.3),  # a tall thin pole
+        synthetic._Solid(e, (-3.0, -5.0, 2.0), (2.0, 2.5, 1.5), 0.0, 70, 0, 0, 0.3),
+        synthetic._Solid(b, (0.5, 0.5, 1.73), (0.2, 0.2, 0.2), 0.0, 81, 0, 0, 0.3),  # next to the sensor
+        synthetic._Solid(b, (120.0, 0.0, 1.0), (1.0, 1.0, 1.0), 0.0, 50, 0, 0, 0.3),  # out of range
+    ]
+    beams, steps = 24, 360
+    elevation = np.radians(synthetic.hdl64_elevations(beams))
+    azimuth = -np.pi + 2 * np.pi * (np.arange(steps) + 0.5) / steps
+    dirs = np.stack(
+        [
+            np.cos(elevation)[:, None] * np.cos(azimuth)[None, :],
+            np.cos(elevation)[:, None] * np.sin(azimuth)[None, :],
+            np.broadcast_to(np.sin(elevation)[:, None], (beams, steps)),
+        ],
+        axis=-1,
+    )
+    origin = np.array([0.0, 0.0, synthetic.SENSOR_HEIGHT])
+    t, hit, _ = synthetic._cast(np.random.default_rng(0), solids, origin, dirs, elevation, 81.0)
+    flat = dirs.reshape(-1, 3)
+    reference = np.where(flat[:, 2] < 0, origin[2] / -np.minimum(flat[:, 2], -1e-12), np.inf)
+    which = np.where(flat[:, 2] < 0, -1, -2)
+    for k, solid in enumerate(solids[:-1]):
+        tk = synthetic._intersect(solid, origin, flat)[0]
+        which = np.where(tk < reference, k, which)
+        reference = np.minimum(reference, tk)
+    np.testing.assert_allclose(t.ravel(), reference)
+    np.testing.assert_array_equal(hit.ravel(), which)
+    assert {0, 1, 2, 3, 4} <= set(hit.ravel().tolist())

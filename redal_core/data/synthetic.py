@@ -1338,7 +1338,7 @@ def generate_sweep(
         axis=-1,
     )
     origin = np.array([0.0, 0.0, SENSOR_HEIGHT])
-    t, hit, normal = _cast(rng, street.solids, origin, dirs, elevation, azimuth)
+    t, hit, normal = _cast(rng, street.solids, origin, dirs, elevation, max_range + 1.0)
 
     t, hit, normal, dirs = t.ravel(), hit.ravel(), normal.reshape(-1, 3), dirs.reshape(-1, 3)
     found = np.isfinite(t)
@@ -1370,11 +1370,14 @@ def _cast(
     origin: np.ndarray,
     dirs: np.ndarray,
     elevation: np.ndarray,
-    azimuth: np.ndarray,
+    max_range: float,
 ):
-    """First hit of every ray: t (B, A) float64 (inf = miss), hit (B, A) int64 (-1 ground plane z = 0,
-    k = solids[k], -2 none), normal (B, A, 3). Each solid is tested only against the rays of the
-    beams/azimuth bins its bounding sphere can reach."""
+    """First hit of every ray of the scanner grid.
+
+    dirs : (B, A, 3) unit directions, beam b at ``elevation[b]`` (radians), azimuth step a centred at
+    -pi + 2 pi (a + 0.5) / A. Returns t (B, A) float64 (inf = miss), hit (B, A) int64 (-1 ground plane
+    z = 0, k = solids[k], -2 none), normal (B, A, 3). Each solid is tested only against the rays of the
+    beams / azimuth steps its bounding sphere can reach, and not at all beyond ``max_range``."""
     beams, steps = dirs.shape[:2]
     best = np.full((beams, steps), np.inf)
     hit = np.full((beams, steps), -2, np.int64)
@@ -1389,11 +1392,13 @@ def _cast(
         radius = (
             float(np.linalg.norm(solid.size))
             if solid.shape == _BOX
-            else float(max(solid.size[0], solid.size[2]) if solid.shape == _CYLINDER else max(solid.size))
+            else float(
+                math.hypot(solid.size[0], solid.size[2]) if solid.shape == _CYLINDER else max(solid.size)
+            )
         )
         rel = centre - origin
         dist, dxy = float(np.linalg.norm(rel)), float(np.hypot(rel[0], rel[1]))
-        if dist - radius > MAX_RANGE * 1.05:
+        if dist - radius > max_range:
             continue
         if dist <= radius * 1.001 or dxy <= radius:
             rows, cols = np.arange(beams), np.arange(steps)
