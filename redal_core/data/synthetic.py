@@ -551,6 +551,7 @@ def generate_room(
 
 
 def _layout_room(rng: np.random.Generator, kind: str) -> tuple[_Room, _Plan]:
+    """The plan (box or L-shape) and every surface of one room of ``kind``; object counts per ``_ROOM_SPECS``."""
     spec = {name: int(rng.integers(lo, hi + 1)) for name, (lo, hi) in _ROOM_SPECS[kind].items()}
     height = float(rng.uniform(2.6, 3.3))
     if kind == "hallway":
@@ -583,9 +584,8 @@ def _layout_room(rng: np.random.Generator, kind: str) -> tuple[_Room, _Plan]:
         _door(rng, room, plan, walls, door_paint)
     for _ in range(spec["sofa"]):
         _sofa(rng, room, plan, walls)
-    first = _table(
-        rng, room, plan, walls, kind, desk=0.0
-    )  # free-standing, before the rest of the wall furniture
+    # the first table is free-standing and placed before the rest of the wall furniture
+    first = _table(rng, room, plan, walls, kind, desk=0.0)
     for _ in range(spec["column"]):
         _column(rng, room, plan, walls)
     for _ in range(spec["window"]):
