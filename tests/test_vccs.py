@@ -190,3 +190,48 @@ def test_real_semantickitti_scan():
     assert 40 <= regions <= 300
     # far purer than one region per scan, and better than chance grouping
     assert weighted_purity(ids, semantic.astype(np.int64)) > 0.5
+
+
+def _naive_expand(vox_xyz, vox_rgb, nbr, nbr_count, seeds, rounds, wc, ws):
+    """The expansion rule written plainly: every voxel, every round, all decisions from the last state."""
+    owner = np.full(len(vox_xyz), -1)
+    dist = np.full(len(vox_xyz), np.inf)
+    owner[seeds], dist[seeds] = np.arange(len(seeds)), 0.0
+    for _ in range(rounds):
+        c_xyz = np.array([vox_xyz[owner == s].mean(0) if (owner == s).any() else np.zeros(3) for s in range(len(seeds))])
+        c_rgb = np.array([vox_rgb[owner == s].mean(0) if (owner == s).any() else np.zeros(3) for s in range(len(seeds))])
+        new_owner, new_dist = owner.copy(), dist.copy()
+        for v in range(len(vox_xyz)):
+            claims = {owner[u] for u in nbr[v, : nbr_count[v]] if owner[u] >= 0 and owner[u] != owner[v]}
+            for s in sorted(claims):
+                d = ws * np.linalg.norm(vox_xyz[v] - c_xyz[s]) + wc * np.linalg.norm(vox_rgb[v] - c_rgb[s])
+                if d < new_dist[v]:
+                    new_owner[v], new_dist[v] = s, d
+        if (new_owner == owner).all() and (new_dist == dist).all():
+            break
+        owner, dist = new_owner, new_dist
+    return owner
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_expansion_matches_the_plain_rule(seed):
+    from redal_core.regions import vccs as module
+
+    rng = np.random.default_rng(seed)
+    xyz = np.c_[rng.uniform(0, 3, 800), rng.uniform(0, 2, 800), rng.uniform(0, 0.4, 800)]
+    rgb = rng.integers(0, 256, size=(800, 3)).astype(np.uint8)
+    xyz, bounds, rgb = module._check_points(xyz, rgb)
+    point_voxel, keys, table_keys, table_vals, span = module._voxelize(xyz, bounds, 0.1)
+    vox_xyz, vox_rgb = module._voxel_means(xyz, rgb, True, point_voxel, len(keys))
+    nbr, nbr_count = module._adjacency(keys, table_keys, table_vals, span)
+    seeds = module._select_seeds(vox_xyz, keys, span, 0.1, 0.6)
+    assert len(seeds) > 3
+    fast = module._expand(vox_xyz, vox_rgb, np.zeros_like(vox_xyz), nbr, nbr_count, seeds, 9, 0.5 / 255, 0.5 / 0.6, 0.0)
+    plain = _naive_expand(vox_xyz, vox_rgb, nbr, nbr_count, seeds, 9, 0.5 / 255, 0.5 / 0.6)
+    np.testing.assert_array_equal(fast, plain)
+    # the adjacency is exactly the 26-neighbourhood of occupied voxels (brute force over all pairs)
+    syz = span[1] * span[2]
+    cells = np.stack([keys // syz, (keys // span[2]) % span[1], keys % span[2]], axis=1)
+    chebyshev = np.abs(cells[:, None, :] - cells[None, :, :]).max(axis=2)
+    for v in range(len(keys)):
+        assert set(nbr[v, : nbr_count[v]].tolist()) == set(np.flatnonzero(chebyshev[v] == 1).tolist())

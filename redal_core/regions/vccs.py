@@ -3,12 +3,16 @@
 The paper's query unit is a VCCS supervoxel. This module follows PCL's ``SupervoxelClustering::extract``
 step by step, but every step is order-independent, so the same input always gives the same output:
 
-1. **Voxelize** at ``voxel_size`` (grid ``floor(xyz / voxel_size)``): each voxel keeps the mean xyz and
-   the mean rgb of its points. Voxels are numbered in lexicographic (x, y, z) order.
+1. **Voxelize** at ``voxel_size``: each voxel keeps the mean xyz and the mean rgb of its points. The grid
+   is PCL's octree grid (a cube of ``2**d`` voxels centred on the bounding box), so voxels, seeds and
+   region counts are comparable with PCL's. Voxels are numbered in lexicographic (x, y, z) order.
 2. **Adjacency**: the 26 neighbouring voxels that are occupied.
 3. **Seeds** (PCL's ``selectInitialSupervoxelSeeds``): a grid of ``seed_size`` cells over the voxel
-   centroids; for every occupied cell the voxel nearest to the cell's centre; a seed is kept only if more
-   than ``0.05 * pi * (seed_size / 2)**2 / voxel_size**2`` voxels lie within ``seed_size / 2`` of it.
+   centroids, with a corner at the centroid of the first voxel in octree (Morton) order as in PCL; for
+   every occupied cell the voxel nearest to the cell's centre; a seed is kept only if more than
+   ``0.05 * pi * (seed_size / 2)**2 / voxel_size**2`` voxels lie within ``seed_size / 2`` of it.
+   (The seed count is very sensitive to where the cell borders fall: a border through a LiDAR ground
+   plane doubles it. Following PCL's alignment keeps the two comparable.)
 4. **Flow-constrained expansion** for ``int(1.8 * seed_size / voxel_size) - 1`` rounds (PCL's depth loop),
    stopping early once a round changes nothing. In a round, every voxel adjacent to a voxel of
    supervoxel ``s`` (not its own) measures
