@@ -26,6 +26,7 @@ from redal_core.results import (
 STRATEGIES = ["RAND", "MAR", "CONF", "ENT", "CSET", "SEGENT", "MCDR",
               "RAND+Region", "ENT+Region", "ENT+Region+Div", "ENT+Region+Color/Structure", "ReDAL"]
 TIME_COLUMNS = ["wall_s", "train_s", "eval_s", "predict_s", "select_s"]
+pytestmark = pytest.mark.xdist_group("loop")  # one worker generates the rooms and their region cache once
 
 
 # -- results helpers (no training) ----------------------------------------------------------------------
@@ -115,7 +116,6 @@ def _frames(run_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("loop")
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_completes_two_rounds(tmp_path, rooms, strategy):
     from redal_core.active.pool import LabelState
@@ -180,7 +180,6 @@ def run(config, **kwargs):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("loop")
 def test_same_seed_same_run_other_seed_other_selection(tmp_path, rooms):
     a = run(tiny(tmp_path / "a", rooms, "ENT+Region+Div", active={"rounds": 1}))
     b = run(tiny(tmp_path / "b", rooms, "ENT+Region+Div", active={"rounds": 1}))
@@ -195,7 +194,6 @@ def test_same_seed_same_run_other_seed_other_selection(tmp_path, rooms):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("loop")
 def test_rerun_resumes_and_refuses_other_params(tmp_path, rooms, capsys):
     from redal_core.active.loop import run as loop_run
 
@@ -213,7 +211,6 @@ def test_rerun_resumes_and_refuses_other_params(tmp_path, rooms, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("loop")
 def test_human_oracle_waits_for_labels_and_prefers_them(tmp_path, rooms):
     from redal_core.active.pool import LabelState
 
@@ -250,7 +247,6 @@ def test_human_oracle_waits_for_labels_and_prefers_them(tmp_path, rooms):
 
 
 # -- validation before any training ---------------------------------------------------------------------
-@pytest.mark.xdist_group("loop")
 @pytest.mark.parametrize(
     ("strategy", "model", "active", "pattern"),
     [
