@@ -28,6 +28,16 @@ OTHER_BACKENDS = [name for name in available_backends() if name != "torch"]
 TOL = 1e-4
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread per test: under `pytest -n 2` on two shared cores, torch's default thread pool
+    oversubscribes the CPU and small sparse ops slow down by 10-50x (measured)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _random_coords(seed: int, size: int = 6, density: float = 0.35, batches: int = 1) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     rows = []
@@ -326,12 +336,8 @@ def test_spconv_own_cpu_kernels_and_backward_work_around():
     from redal_core.models.sparse.backend_spconv import SpconvBackend
 
     coords = _random_coords(7, size=10, density=0.3, batches=2)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        got_out, got_grads, _ = _layer_stack(SpconvBackend(cpu_arithmetic="spconv"), coords, seed=2)
-    finally:
-        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == 1  # the autouse fixture
+    got_out, got_grads, _ = _layer_stack(SpconvBackend(cpu_arithmetic="spconv"), coords, seed=2)
     want_out, want_grads, _ = _layer_stack("torch", coords, seed=2)
     for got, want in zip([*got_out, *got_grads], [*want_out, *want_grads], strict=True):
         assert (got - want).abs().max().item() <= TOL
