@@ -11,8 +11,9 @@ step by step, but every step is order-independent, so the same input always give
    centroids, with a corner at the centroid of the first voxel in octree (Morton) order as in PCL; for
    every occupied cell the voxel nearest to the cell's centre; a seed is kept only if more than
    ``0.05 * pi * (seed_size / 2)**2 / voxel_size**2`` voxels lie within ``seed_size / 2`` of it.
-   (The seed count is very sensitive to where the cell borders fall: a border through a LiDAR ground
-   plane doubles it. Following PCL's alignment keeps the two comparable.)
+   When no candidate passes (a tiny or very sparse cloud), the candidate with the most voxels around it
+   is the only seed. (The seed count is very sensitive to where the cell borders fall: a border through
+   a LiDAR ground plane doubles it. Following PCL's alignment keeps the two comparable.)
 4. **Flow-constrained expansion** for ``int(1.8 * seed_size / voxel_size) - 1`` rounds (PCL's depth loop),
    stopping early once a round changes nothing. In a round, every voxel adjacent to a voxel of
    supervoxel ``s`` (not its own) measures
