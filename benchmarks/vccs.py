@@ -149,8 +149,13 @@ def main(argv: list[str] | None = None) -> int:
             ours_s, ours = time_ours(xyz, rgb, preset, args.repeats)
             mine = metrics(xyz, ours, labels)
             line = f"{name:<30}{len(xyz):>9}{ours_s:>8.3f}"
+            pcl = None
             if binary is not None:
-                pcl_s, pcl = run_pcl(binary, xyz, rgb, preset, args.repeats, workdir)
+                try:
+                    pcl_s, pcl = run_pcl(binary, xyz, rgb, preset, args.repeats, workdir)
+                except RuntimeError as error:
+                    print(f"{name}: {error}")
+            if pcl is not None:
                 kept = pcl > 0
                 theirs = metrics(xyz[kept], pcl[kept], labels[kept])
                 line += (f"{pcl_s:>8.3f}{ours_s / pcl_s:>7.2f}{mine['regions']:>7}{theirs['regions']:>6}"
