@@ -307,8 +307,11 @@ def _check_ranges(config: RunConfig, source: str) -> None:
         raise ValueError(f"{_where('train', 'device', source)} = {t.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N")
 
     a = config.active
-    if not a.strategy:
-        raise ValueError(f"{_where('active', 'strategy', source)} must name a strategy")
+    from redal_core.active.strategies import STRATEGIES  # numpy-only, cheap
+
+    if a.strategy not in STRATEGIES:
+        raise ValueError(f"{_where('active', 'strategy', source)} = {a.strategy!r} is not a known strategy; "
+                         f"valid names: {', '.join(STRATEGIES.names())}")
     for key in ("x_init", "x_active"):
         value = getattr(a, key)
         need(math.isfinite(value) and 0 < value <= 100, "active", key, value, "a percentage in (0, 100]")

@@ -254,15 +254,27 @@ def test_human_oracle_waits_for_labels_and_prefers_them(tmp_path, rooms):
          r"budget larger than the pool: x_init 30.0 % \+ x_active 40.0 % x 2 rounds = 110 %"),
         ("ReDAL", "minkunet", {"x_init": 5.0},
          r"x_init = 5.0 % of the 7 training scans gives 0 scans .* at least 14.29 % \(one scan\)"),
-        ("SUPER", "minkunet", {}, r"unknown strategy 'SUPER'; valid names: RAND, MAR, .*ReDAL"),
+        ("SUPER", "minkunet", {}, r"'active.strategy' = 'SUPER' is not a known strategy; valid names: RAND, MAR, .*ReDAL"),
         ("MCDR", "minkunet", {}, r"MCDR needs MC dropout, but model 'minkunet' has no dropout .* spvcnn"),
     ],
 )
 def test_bad_runs_fail_before_training(tmp_path, rooms, strategy, model, active, pattern):
-    config = tiny(tmp_path, rooms, strategy, model={"name": model}, active=active)
     with pytest.raises(ValueError, match=pattern):
-        run(config)
-    assert not (config.run_dir / "checkpoints").exists()
+        run(tiny(tmp_path, rooms, strategy, model={"name": model}, active=active))
+    assert not list(tmp_path.rglob("*.pt"))
+
+
+def test_validate_run_names_unknown_strategies(rooms):
+    """A config built around from_dict's check still meets validate_run's."""
+    import dataclasses
+
+    from redal_core.active.loop import validate_run
+    from redal_core.data.datasets import build_dataset
+
+    config = tiny("unused", rooms, "ENT")
+    config = dataclasses.replace(config, active=dataclasses.replace(config.active, strategy="SUPER"))
+    with pytest.raises(ValueError, match=r"unknown strategy 'SUPER'; valid names: RAND, MAR, .*ReDAL"):
+        validate_run(config, build_dataset("synthetic-indoor", rooms, "train"))
 
 
 def test_one_round_budget_larger_than_the_unlabeled_points(rooms):
