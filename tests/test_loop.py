@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 
 import numpy as np
@@ -94,7 +95,8 @@ def rooms(tmp_path_factory):
 def tiny(results_dir, root, strategy="ReDAL", **sections) -> RunConfig:
     data = {
         "results_dir": str(results_dir),
-        "dataset": {"name": "synthetic-indoor", "root": str(root), "knn": 16},
+        "dataset": {"name": "synthetic-indoor", "root": str(root), "knn": 16,
+                    "generate": {"scans": 8, "points_per_room": 3000, "seed": 0}},
         "model": {"name": "spvcnn" if strategy == "MCDR" else "minkunet", "width": 0.125, "backend": "torch"},
         "train": {"epochs_init": 1, "epochs_finetune": 1, "batch_size": 4, "device": "cpu"},
         "active": {"strategy": strategy, "x_init": 30.0, "x_active": 8.0, "rounds": 2, "clusters": 4, "mc_passes": 2},
@@ -275,6 +277,28 @@ def test_validate_run_names_unknown_strategies(rooms):
     config = dataclasses.replace(config, active=dataclasses.replace(config.active, strategy="SUPER"))
     with pytest.raises(ValueError, match=r"unknown strategy 'SUPER'; valid names: RAND, MAR, .*ReDAL"):
         validate_run(config, build_dataset("synthetic-indoor", rooms, "train"))
+
+
+def test_synthetic_data_is_generated_once_and_must_match_the_config(tmp_path, rooms):
+    from redal_core.active.loop import _datasets
+
+    root = tmp_path / "gen" / "rooms"
+    config = tiny(tmp_path, root, "RAND", dataset={"generate": {"scans": 6, "points_per_room": 1000, "seed": 2}})
+    train_ds, val_ds = _datasets(config, rank=0, distributed=False)
+    assert len(train_ds) + len(val_ds) == 6
+    assert json.loads((root / ".redal-generate.json").read_text())["points_per_room"] == 1000
+    assert [p.name for p in root.parent.iterdir()] == ["rooms"]  # no temporary folder left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert root.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's private 0o700
+    names = train_ds.scan_names
+    assert _datasets(config, rank=0, distributed=False)[0].scan_names == names  # reused, not regenerated
+    other = tiny(tmp_path, root, "RAND", dataset={"generate": {"scans": 6, "points_per_room": 1200, "seed": 2}})
+    with pytest.raises(ValueError, match=r"generated with .*'points_per_room': 1000.* asks for .*1200.*delete"):
+        _datasets(other, rank=0, distributed=False)
+    unmarked = tiny(tmp_path, rooms, "RAND", dataset={"generate": {"scans": 12}})  # the fixture's 8 rooms
+    with pytest.raises(ValueError, match=r"holds 8 synthetic-indoor scans, but dataset.generate asks for 12"):
+        _datasets(unmarked, rank=0, distributed=False)
 
 
 def test_one_round_budget_larger_than_the_unlabeled_points(rooms):

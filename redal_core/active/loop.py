@@ -22,6 +22,7 @@ selection file and metrics are written but before the label state and ``state.js
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import signal
@@ -536,8 +537,41 @@ def _datasets(config: RunConfig, *, rank: int, distributed: bool):
         _barrier(distributed)
     elif not root.is_dir():
         raise FileNotFoundError(f"dataset.root {root} does not exist ({d.name} needs its original files there)")
-    return (build_dataset(d.name, root, "train", cache_dir=d.cache_dir),
-            build_dataset(d.name, root, "val", cache_dir=d.cache_dir))
+    train_ds = build_dataset(d.name, root, "train", cache_dir=d.cache_dir)
+    val_ds = build_dataset(d.name, root, "val", cache_dir=d.cache_dir)
+    if d.name in SYNTHETIC:
+        _check_generated(config, len(train_ds) + len(val_ds))
+    return train_ds, val_ds
+
+
+_MARKER = ".redal-generate.json"
+
+
+def _generate_params(config: RunConfig) -> dict[str, Any]:
+    g = config.dataset.generate
+    out = {"dataset": config.dataset.name, "scans": g.scans, "seed": g.seed}
+    if config.dataset.name == "synthetic-indoor":  # the outdoor generator sets its size by beams x azimuth steps
+        out["points_per_room"] = g.points_per_room
+    return out
+
+
+def _check_generated(config: RunConfig, n_scans: int) -> None:
+    """The synthetic data under dataset.root must be what dataset.generate describes (not an older demo's)."""
+    root = Path(config.dataset.root)
+    wanted = _generate_params(config)
+    marker = root / _MARKER
+    if marker.exists():
+        found = json.loads(marker.read_text(encoding="utf-8"))
+        if found != wanted:
+            raise ValueError(
+                f"dataset.root {root} holds synthetic data generated with {found}, but dataset.generate asks for "
+                f"{wanted}; delete {root} (it is regenerated on the next run) or point dataset.root elsewhere"
+            )
+    elif n_scans != wanted["scans"]:
+        raise ValueError(
+            f"dataset.root {root} holds {n_scans} {config.dataset.name} scans, but dataset.generate asks for "
+            f"{wanted['scans']}; delete {root} (it is regenerated on the next run) or point dataset.root elsewhere"
+        )
 
 
 def _generate(config: RunConfig) -> None:
@@ -548,15 +582,17 @@ def _generate(config: RunConfig) -> None:
 
     from redal_core.data import synthetic
 
-    d, g = config.dataset, config.dataset.generate
-    root = Path(d.root)
+    root = Path(config.dataset.root)
     root.parent.mkdir(parents=True, exist_ok=True)
-    kwargs = {"scans": g.scans, "seed": g.seed}
-    if d.name == "synthetic-indoor":  # the outdoor generator sets its size by beams x azimuth steps
-        kwargs["points_per_room"] = g.points_per_room
+    params = _generate_params(config)
+    kwargs = {key: value for key, value in params.items() if key != "dataset"}
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.generating-", dir=root.parent))
     try:
-        getattr(synthetic, _GENERATORS[d.name])(tmp, **kwargs)
+        getattr(synthetic, _GENERATORS[config.dataset.name])(tmp, **kwargs)
+        (tmp / _MARKER).write_text(json.dumps(params, sort_keys=True), encoding="utf-8")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's folder is private; the dataset is not
         try:
             os.replace(tmp, root)  # also replaces an empty folder
         except OSError:
