@@ -235,3 +235,17 @@ def test_expansion_matches_the_plain_rule(seed):
     chebyshev = np.abs(cells[:, None, :] - cells[None, :, :]).max(axis=2)
     for v in range(len(keys)):
         assert set(nbr[v, : nbr_count[v]].tolist()) == set(np.flatnonzero(chebyshev[v] == 1).tolist())
+
+
+def test_a_component_no_seed_reaches_becomes_one_region():
+    rng = np.random.default_rng(6)
+    slab = np.c_[rng.uniform(0, 4, 8000), rng.uniform(0, 4, 8000), rng.uniform(0, 0.2, 8000)]
+    # a 1.2 m rod of 12 voxels, 20 m away: too few voxels around it for PCL's seed filter (> 15.7)
+    rod = np.c_[np.linspace(20.02, 21.18, 120), np.full(120, 2.05), np.full(120, 0.05)]
+    xyz = np.concatenate([slab, rod])
+    kwargs = dict(voxel_size=0.1, seed_size=2.0, color_weight=0.0, spatial_weight=1.0)
+    ids = vccs(xyz, **kwargs, min_region_voxels=5)
+    assert len(np.unique(ids[-120:])) == 1 and not np.isin(ids[-120:], ids[:8000]).any()
+    # below the default minimum (13 voxels) the rod joins the nearest region instead
+    ids = vccs(xyz, **kwargs)
+    assert len(np.unique(ids[-120:])) == 1 and np.isin(ids[-120:], ids[:8000]).all()
