@@ -213,6 +213,27 @@ def test_rerun_resumes_and_refuses_other_params(tmp_path, rooms, capsys):
 
 
 @pytest.mark.slow
+def test_interrupted_round_is_redone_and_temporaries_removed(tmp_path, rooms):
+    """A crash after round 1's files but before its state.json: the rerun removes the half-written
+    temporaries (with a warning naming them) and redoes round 1 from round 0's checkpoint, identically."""
+    config = tiny(tmp_path, rooms, "ENT+Region", active={"rounds": 1})
+    run_dir = run(config)
+    rounds, per_class, selections = _frames(run_dir)
+    (run_dir / "checkpoints" / "round_01.pt").unlink()
+    write_state(run_dir, last_round=0, rounds=1, status="incomplete")
+    (run_dir / ".rounds.tmp-4242.csv").write_text("round,labeled_po")
+    (run_dir / "checkpoints" / "label_state_01.npz.x1y2.tmp").write_bytes(b"PK\x03")
+    with pytest.warns(UserWarning, match=r"removed 2 half-written temporary file\(s\).*rounds.tmp-4242"):
+        run(config)
+    assert stale_temporaries(run_dir) == []
+    again = _frames(run_dir)
+    pd.testing.assert_frame_equal(again[0], rounds)
+    pd.testing.assert_frame_equal(again[1], per_class)
+    assert again[2].keys() == selections.keys()
+    assert run_status(run_dir)["status"] == "complete"
+
+
+@pytest.mark.slow
 def test_human_oracle_waits_for_labels_and_prefers_them(tmp_path, rooms):
     from redal_core.active.pool import LabelState
 
