@@ -16,10 +16,14 @@ from .tensor import SparseTensor
 
 
 def _import_minkowski():
-    """Import MinkowskiEngine; on Python >= 3.10 it needs ``collections.Sequence``, removed from the stdlib."""
+    """Import MinkowskiEngine; on Python >= 3.10 it needs ``collections.Sequence``, removed from the stdlib
+    (restored as the ``collections.abc`` alias only when MinkowskiEngine is actually installed)."""
     import collections
     import collections.abc
+    import importlib.util
 
+    if importlib.util.find_spec("MinkowskiEngine") is None:
+        raise ImportError("MinkowskiEngine is not installed")
     if not hasattr(collections, "Sequence"):
         collections.Sequence = collections.abc.Sequence  # type: ignore[attr-defined]
     import MinkowskiEngine as ME  # noqa: N817
