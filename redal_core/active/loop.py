@@ -290,7 +290,10 @@ def cli_run(args: argparse.Namespace) -> int:
     if getattr(args, "results_dir", None):
         config = config.replace(results_dir=args.results_dir)
     run_dir = run(config)
-    print(f"run folder: {run_dir}")
+    from redal_core.engine import world
+
+    if world()[0] == 0:
+        print(f"run folder: {run_dir}")
     return 0
 
 
