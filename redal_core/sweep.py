@@ -139,28 +139,42 @@ def _absolute(config: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 # -- kernel ---------------------------------------------------------------------------------------------
+def kernel_argv() -> list[str]:
+    """The command of the kit's kernel: this interpreter, quiet below CRITICAL (no transport warnings in
+    sweep logs; a failing cell still fails the run through papermill)."""
+    return [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=CRITICAL"]
+
+
 def ensure_kernel() -> str:
-    """The name of a Jupyter kernelspec that runs THIS interpreter, installed into ``sys.prefix`` if absent.
+    """The name of a Jupyter kernelspec that runs THIS interpreter, (re)installed into ``sys.prefix``.
 
     The name embeds a hash of ``sys.executable`` so two clones (two venvs) never share a kernelspec.
-    Raises RuntimeError when the spec Jupyter resolves for that name runs another interpreter.
+    Raises RuntimeError when the spec Jupyter resolves for that name still runs another command (a spec of
+    the same name earlier on Jupyter's path, e.g. in the user's folder).
     """
+    import json
+    import tempfile
+
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     name = "redal-kit-" + hashlib.sha1(sys.executable.encode()).hexdigest()[:10]
     manager = KernelSpecManager()
     try:
-        spec = manager.get_kernel_spec(name)
+        current = manager.get_kernel_spec(name).argv
     except NoSuchKernel:
-        from ipykernel.kernelspec import install
-
-        install(kernel_spec_manager=manager, kernel_name=name, prefix=sys.prefix,
-                display_name=f"Python (redal-kit, {sys.prefix})")
-        spec = KernelSpecManager().get_kernel_spec(name)
-    if Path(spec.argv[0]).resolve() != Path(sys.executable).resolve():
-        raise RuntimeError(
-            f"kernelspec {name!r} at {spec.resource_dir} runs {spec.argv[0]}, not {sys.executable}; remove it"
-        )
+        current = None
+    if current != kernel_argv():
+        spec = {"argv": kernel_argv(), "display_name": f"Python (redal-kit, {sys.prefix})", "language": "python",
+                "metadata": {"debugger": False}}
+        with tempfile.TemporaryDirectory() as folder:
+            Path(folder, "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+            manager.install_kernel_spec(folder, kernel_name=name, prefix=sys.prefix, replace=True)
+        resolved = KernelSpecManager().get_kernel_spec(name)
+        if resolved.argv != kernel_argv():
+            raise RuntimeError(
+                f"kernelspec {name!r} resolves to {resolved.resource_dir}, which runs {resolved.argv[0]}, "
+                f"not {sys.executable}; remove that folder"
+            )
     return name
 
 
