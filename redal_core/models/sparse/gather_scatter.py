@@ -25,10 +25,13 @@ def _apply(source: torch.Tensor, weight: torch.Tensor, kmap: KernelMap, *, trans
     src_rows, dst_rows, n_dst = (
         (kmap.out_rows, kmap.in_rows, kmap.n_in) if transpose else (kmap.in_rows, kmap.out_rows, kmap.n_out)
     )
+    dst_once = kmap.in_once if transpose else kmap.out_once  # each destination row written exactly once
     c_out = weight.shape[1] if transpose else weight.shape[2]
     if kmap.center is not None:
         w = weight[kmap.center]
         out = source @ (w.t() if transpose else w)
+    elif dst_once:
+        out = source.new_empty((n_dst, c_out))
     else:
         out = source.new_zeros((n_dst, c_out))
     largest = max(b - a for a, b in zip(kmap.bounds[:-1], kmap.bounds[1:], strict=True))
@@ -42,7 +45,10 @@ def _apply(source: torch.Tensor, weight: torch.Tensor, kmap: KernelMap, *, trans
             w = weight[k]
             torch.index_select(source, 0, src_rows[a:b], out=gathered[: b - a])
             torch.mm(gathered[: b - a], w.t() if transpose else w, out=products[: b - a])
-            out.index_add_(0, dst_rows[a:b], products[: b - a])
+            if dst_once and kmap.center is None:
+                out.index_copy_(0, dst_rows[a:b], products[: b - a])
+            else:
+                out.index_add_(0, dst_rows[a:b], products[: b - a])
     return out
 
 
