@@ -20,20 +20,13 @@ def gather_matmul_scatter(feats: torch.Tensor, weight: torch.Tensor, kmap: Kerne
     return _GatherMatmulScatter.apply(feats, weight, kmap)
 
 
-def _apply(source: torch.Tensor, weight: torch.Tensor, kmap: KernelMap, *, transpose: bool) -> torch.Tensor:
-    """Forward (transpose=False) or input-gradient (transpose=True, weights transposed, pairs reversed) pass."""
-    src_rows, dst_rows, n_dst = (
-        (kmap.out_rows, kmap.in_rows, kmap.n_in) if transpose else (kmap.in_rows, kmap.out_rows, kmap.n_out)
-    )
-    dst_once = kmap.in_once if transpose else kmap.out_once  # each destination row written exactly once
-    c_out = weight.shape[1] if transpose else weight.shape[2]
+def _forward(source: torch.Tensor, weight: torch.Tensor, kmap: KernelMap) -> torch.Tensor:
+    c_out = weight.shape[2]
+    copy_out = kmap.out_once and kmap.center is None  # each output row written exactly once
     if kmap.center is not None:
-        w = weight[kmap.center]
-        out = source @ (w.t() if transpose else w)
-    elif dst_once:
-        out = source.new_empty((n_dst, c_out))
+        out = source @ weight[kmap.center]
     else:
-        out = source.new_zeros((n_dst, c_out))
+        out = (source.new_empty if copy_out else source.new_zeros)((kmap.n_out, c_out))
     largest = max(b - a for a, b in zip(kmap.bounds[:-1], kmap.bounds[1:], strict=True))
     if largest == 0:
         return out
@@ -42,13 +35,12 @@ def _apply(source: torch.Tensor, weight: torch.Tensor, kmap: KernelMap, *, trans
     for k in range(kmap.volume):
         a, b = kmap.bounds[k], kmap.bounds[k + 1]
         if b > a:
-            w = weight[k]
-            torch.index_select(source, 0, src_rows[a:b], out=gathered[: b - a])
-            torch.mm(gathered[: b - a], w.t() if transpose else w, out=products[: b - a])
-            if dst_once and kmap.center is None:
-                out.index_copy_(0, dst_rows[a:b], products[: b - a])
+            torch.index_select(source, 0, kmap.in_rows[a:b], out=gathered[: b - a])
+            torch.mm(gathered[: b - a], weight[k], out=products[: b - a])
+            if copy_out:
+                out.index_copy_(0, kmap.out_rows[a:b], products[: b - a])
             else:
-                out.index_add_(0, dst_rows[a:b], products[: b - a])
+                out.index_add_(0, kmap.out_rows[a:b], products[: b - a])
     return out
 
 
@@ -57,27 +49,46 @@ class _GatherMatmulScatter(torch.autograd.Function):
     def forward(ctx, feats: torch.Tensor, weight: torch.Tensor, kmap: KernelMap) -> torch.Tensor:
         ctx.save_for_backward(feats, weight)
         ctx.kmap = kmap
-        return _apply(feats.contiguous(), weight, kmap, transpose=False)
+        return _forward(feats.contiguous(), weight, kmap)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
+        """One pass over the offsets: the gathered output-gradient rows serve both the weight gradient
+        (x_k^T g_k) and the input gradient (g_k W_k^T scattered to the input rows)."""
         feats, weight = ctx.saved_tensors
         kmap: KernelMap = ctx.kmap
+        need_feats, need_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_out = grad_out.contiguous()
-        grad_feats = grad_weight = None
-        if ctx.needs_input_grad[0]:
-            grad_feats = _apply(grad_out, weight, kmap, transpose=True)
-        if ctx.needs_input_grad[1]:
-            grad_weight = torch.zeros_like(weight)
-            if kmap.center is not None:
+        c_in, c_out = weight.shape[1], weight.shape[2]
+        grad_weight = torch.zeros_like(weight) if need_weight else None
+        grad_feats = None
+        if kmap.center is not None:
+            if need_feats:
+                grad_feats = grad_out @ weight[kmap.center].t()
+            if need_weight:
                 torch.mm(feats.t(), grad_out, out=grad_weight[kmap.center])
-            largest = max(b - a for a, b in zip(kmap.bounds[:-1], kmap.bounds[1:], strict=True))
-            x = feats.new_empty((largest, feats.shape[1]))
-            g = grad_out.new_empty((largest, grad_out.shape[1]))
-            for k in range(kmap.volume):
-                a, b = kmap.bounds[k], kmap.bounds[k + 1]
-                if b > a:
-                    torch.index_select(feats, 0, kmap.in_rows[a:b], out=x[: b - a])
-                    torch.index_select(grad_out, 0, kmap.out_rows[a:b], out=g[: b - a])
-                    torch.mm(x[: b - a].t(), g[: b - a], out=grad_weight[k])
+        elif need_feats:
+            grad_feats = (grad_out.new_empty if kmap.in_once else grad_out.new_zeros)((kmap.n_in, c_in))
+        largest = max(b - a for a, b in zip(kmap.bounds[:-1], kmap.bounds[1:], strict=True))
+        if largest == 0 or not (need_feats or need_weight):
+            return grad_feats, grad_weight, None
+        g = grad_out.new_empty((largest, c_out))
+        x = feats.new_empty((largest, c_in)) if need_weight else None
+        t = grad_out.new_empty((largest, c_in)) if need_feats else None
+        copy_in = kmap.in_once and kmap.center is None
+        for k in range(kmap.volume):
+            a, b = kmap.bounds[k], kmap.bounds[k + 1]
+            if b == a:
+                continue
+            n = b - a
+            torch.index_select(grad_out, 0, kmap.out_rows[a:b], out=g[:n])
+            if need_weight:
+                torch.index_select(feats, 0, kmap.in_rows[a:b], out=x[:n])
+                torch.mm(x[:n].t(), g[:n], out=grad_weight[k])
+            if need_feats:
+                torch.mm(g[:n], weight[k].t(), out=t[:n])
+                if copy_in:
+                    grad_feats.index_copy_(0, kmap.in_rows[a:b], t[:n])
+                else:
+                    grad_feats.index_add_(0, kmap.in_rows[a:b], t[:n])
         return grad_feats, grad_weight, None
