@@ -8,6 +8,8 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from redal_core import plots
 
@@ -194,3 +196,15 @@ def test_verdict_is_honest_about_the_gap():
     assert "no clear winner" in plots.verdict(close)
     only = final[final.strategy == "RAND"]
     assert "no comparison" in plots.verdict(only)
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=1, max_size=6))
+def test_curve_stats_matches_numpy_over_seeds(values):
+    rows = [dict(run_id=f"r{s}", dataset="d", backbone="b", strategy="RAND", seed=s, round=0, labeled_pct=5.0,
+                 miou=v) for s, v in enumerate(values)]
+    stats = plots.curve_stats(pd.DataFrame(rows)).iloc[0]
+    percent = np.asarray(values) * 100
+    assert stats.miou == pytest.approx(percent.mean())
+    assert stats.miou_std == pytest.approx(percent.std(ddof=1) if len(values) > 1 else 0.0, abs=1e-9)
+    assert stats.seeds == len(values)

@@ -6,6 +6,7 @@ way the loop does, so these tests do not train; notebook 02 itself runs in test_
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import nbformat
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from redal_core import sweep
 from redal_core.config import RunConfig
@@ -216,3 +219,18 @@ def test_cli_sweep_writes_the_summary_and_fails_on_a_failed_run(tmp_path, monkey
     summary = pd.read_csv(tmp_path / "results" / "sweep_summary.csv")
     assert summary.status.tolist() == ["complete", "failed"]
     assert json.loads(json.dumps(summary.columns.tolist())) == sweep.SUMMARY_COLUMNS
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seeds=st.lists(st.integers(0, 50), min_size=1, max_size=3, unique=True),
+    strategies=st.lists(st.sampled_from(["RAND", "ENT", "RAND+Region", "ENT+Region+Div", "ReDAL"]),
+                        min_size=1, max_size=3, unique=True),
+    widths=st.lists(st.sampled_from([0.125, 0.25, 0.5, 1.0]), min_size=1, max_size=2, unique=True),
+)
+def test_expand_grid_is_the_cartesian_product(seeds, strategies, widths):
+    grid = {"seed": seeds, "model": {"width": widths}, "active": {"strategy": strategies}}
+    runs = sweep.expand_grid(grid)
+    combos = [(r["seed"], r["model"]["width"], r["active"]["strategy"]) for r in runs]
+    assert sorted(combos) == sorted(itertools.product(seeds, widths, strategies))
+    assert len({r["run_id"] for r in runs}) == len(runs)  # every run gets its own folder
