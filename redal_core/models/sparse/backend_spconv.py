@@ -126,7 +126,7 @@ class SpconvBackend(Backend):
             in_rows = torch.cat([pairs[0, k, : sizes[k]] for k in range(8)]).to(torch.int64)
             out_rows = rows[torch.cat([pairs[1, k, : sizes[k]] for k in range(8)]).to(torch.int64)]
             n_fine = x.context.level(stride).coords.shape[0]
-            return KernelMap(in_rows, out_rows, _bounds(sizes), None, n_fine, rows.numel(), in_once=True)
+            return KernelMap(in_rows, out_rows, _bounds(sizes), None, n_fine, rows.numel())
 
         return x.context.cached(("spconv", "kmap", kind, stride), build)
 

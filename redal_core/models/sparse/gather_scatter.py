@@ -22,11 +22,7 @@ def gather_matmul_scatter(feats: torch.Tensor, weight: torch.Tensor, kmap: Kerne
 
 def _forward(source: torch.Tensor, weight: torch.Tensor, kmap: KernelMap) -> torch.Tensor:
     c_out = weight.shape[2]
-    copy_out = kmap.out_once and kmap.center is None  # each output row written exactly once
-    if kmap.center is not None:
-        out = source @ weight[kmap.center]
-    else:
-        out = (source.new_empty if copy_out else source.new_zeros)((kmap.n_out, c_out))
+    out = source @ weight[kmap.center] if kmap.center is not None else source.new_zeros((kmap.n_out, c_out))
     largest = max(b - a for a, b in zip(kmap.bounds[:-1], kmap.bounds[1:], strict=True))
     if largest == 0:
         return out
@@ -37,10 +33,7 @@ def _forward(source: torch.Tensor, weight: torch.Tensor, kmap: KernelMap) -> tor
         if b > a:
             torch.index_select(source, 0, kmap.in_rows[a:b], out=gathered[: b - a])
             torch.mm(gathered[: b - a], weight[k], out=products[: b - a])
-            if copy_out:
-                out.index_copy_(0, kmap.out_rows[a:b], products[: b - a])
-            else:
-                out.index_add_(0, kmap.out_rows[a:b], products[: b - a])
+            out.index_add_(0, kmap.out_rows[a:b], products[: b - a])  # measured faster than index_copy_
     return out
 
 
@@ -68,14 +61,13 @@ class _GatherMatmulScatter(torch.autograd.Function):
             if need_weight:
                 torch.mm(feats.t(), grad_out, out=grad_weight[kmap.center])
         elif need_feats:
-            grad_feats = (grad_out.new_empty if kmap.in_once else grad_out.new_zeros)((kmap.n_in, c_in))
+            grad_feats = grad_out.new_zeros((kmap.n_in, c_in))
         largest = max(b - a for a, b in zip(kmap.bounds[:-1], kmap.bounds[1:], strict=True))
         if largest == 0 or not (need_feats or need_weight):
             return grad_feats, grad_weight, None
         g = grad_out.new_empty((largest, c_out))
         x = feats.new_empty((largest, c_in)) if need_weight else None
         t = grad_out.new_empty((largest, c_in)) if need_feats else None
-        copy_in = kmap.in_once and kmap.center is None
         for k in range(kmap.volume):
             a, b = kmap.bounds[k], kmap.bounds[k + 1]
             if b == a:
@@ -87,8 +79,5 @@ class _GatherMatmulScatter(torch.autograd.Function):
                 torch.mm(x[:n].t(), g[:n], out=grad_weight[k])
             if need_feats:
                 torch.mm(g[:n], weight[k].t(), out=t[:n])
-                if copy_in:
-                    grad_feats.index_copy_(0, kmap.in_rows[a:b], t[:n])
-                else:
-                    grad_feats.index_add_(0, kmap.in_rows[a:b], t[:n])
+                grad_feats.index_add_(0, kmap.in_rows[a:b], t[:n])
         return grad_feats, grad_weight, None

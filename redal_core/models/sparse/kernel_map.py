@@ -29,8 +29,6 @@ class KernelMap:
     in_rows, out_rows : (M,) int64; pairs of offset k are ``[bounds[k], bounds[k + 1])``.
     center : offset index whose map is the identity (submanifold centre; not stored in the pairs), or None.
     n_in, n_out : row counts of the input and output tensors.
-    in_once, out_once : every input (output) row appears in exactly one pair -- true for the input side of a
-    strided map -- which lets that side be written with ``index_copy_`` instead of accumulated.
     """
 
     in_rows: torch.Tensor
@@ -39,8 +37,6 @@ class KernelMap:
     center: int | None
     n_in: int
     n_out: int
-    in_once: bool = False
-    out_once: bool = False
 
     @property
     def volume(self) -> int:
@@ -48,9 +44,7 @@ class KernelMap:
 
     def transposed(self) -> KernelMap:
         """The same pairs read backwards (input and output swapped)."""
-        return KernelMap(
-            self.out_rows, self.in_rows, self.bounds, self.center, self.n_out, self.n_in, self.out_once, self.in_once
-        )
+        return KernelMap(self.out_rows, self.in_rows, self.bounds, self.center, self.n_out, self.n_in)
 
 
 def subm3_map(level: Level) -> KernelMap:
@@ -90,4 +84,4 @@ def stride2_map(fine: Level, coarse: Level, parent_row: torch.Tensor) -> KernelM
     offset_sorted, order = torch.sort(offset, stable=True)
     counts = torch.bincount(offset_sorted, minlength=len(STRIDE2_OFFSETS))
     bounds = tuple(int(b) for b in torch.cat([counts.new_zeros(1), counts.cumsum(0)]).tolist())
-    return KernelMap(order, parent_row[order], bounds, None, coords.shape[0], coarse.coords.shape[0], in_once=True)
+    return KernelMap(order, parent_row[order], bounds, None, coords.shape[0], coarse.coords.shape[0])
