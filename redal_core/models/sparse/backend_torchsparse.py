@@ -56,19 +56,24 @@ class TorchsparseBackend(Backend):
             raise RuntimeError(f"torchsparse's coordinates at stride {stride} differ from the adapter's")
         return rows
 
+    def _conv(self, native, weight: torch.Tensor, **kwargs):
+        if not self._batch_last:  # 2.1 builds the backward kernel maps only when told it is training
+            kwargs["training"] = torch.is_grad_enabled()
+        return self._conv3d(native, weight, **kwargs)
+
     def _subm3(self, x: SparseTensor, weight: torch.Tensor) -> torch.Tensor:
-        out = self._conv3d(self._native(x, x.stride, x.feats), weight, kernel_size=3, stride=1)
+        out = self._conv(self._native(x, x.stride, x.feats), weight, kernel_size=3, stride=1)
         return out.feats.index_select(0, torch.argsort(self._rows(x, x.stride, out.coords)))
 
     def _down2(self, x: SparseTensor, weight: torch.Tensor) -> torch.Tensor:
-        out = self._conv3d(self._native(x, x.stride, x.feats), weight, kernel_size=2, stride=2)
+        out = self._conv(self._native(x, x.stride, x.feats), weight, kernel_size=2, stride=2)
         return out.feats.index_select(0, torch.argsort(self._rows(x, 2 * x.stride, out.coords)))
 
     def _up2(self, x: SparseTensor, weight: torch.Tensor) -> torch.Tensor:
         fine = x.stride // 2
         n_fine = x.context.level(fine).coords.shape[0]
         self._native(x, fine, x.feats.new_zeros((n_fine, 1)))  # records the finer coordinates, in our order
-        out = self._conv3d(self._native(x, x.stride, x.feats), weight, kernel_size=2, stride=2, transposed=True)
+        out = self._conv(self._native(x, x.stride, x.feats), weight, kernel_size=2, stride=2, transposed=True)
         return out.feats.index_select(0, torch.argsort(self._rows(x, fine, out.coords)))
 
 
