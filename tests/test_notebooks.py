@@ -121,7 +121,7 @@ def test_00_quickstart(study, tmp_path):
     data = study[0] / "data"  # the study's rooms (same generator arguments): generated and cached once
     book = _execute("00_quickstart", tmp_path, results_dir=str(tmp_path / "results"), data_root=str(data),
                     scans=TINY["scans"], points_per_room=TINY["points_per_room"], strategies=["RAND", "ENT"],
-                    rounds=1, epochs_init=1, epochs_finetune=1, width=0.125)
+                    x_init=20.0, rounds=1, epochs_init=1, epochs_finetune=1, width=0.125)
     assert (tmp_path / "results" / "figures" / "quickstart_curves.png").is_file()
     final = pd.read_csv(tmp_path / "results" / "tables" / "quickstart_final_miou.csv")
     assert sorted(final.strategy) == ["ENT", "RAND"] and (final.rounds == 1).all()
