@@ -136,3 +136,23 @@ def test_01_prepare_dataset(study, tmp_path):
     for view in ("regions", "color_discontinuity", "surface_variation", "ground_truth"):
         assert sum(name.endswith(f"_{view}.html") for name in html) == 1, (view, html)
     assert (out / "region_sizes.png").is_file() and (out / "region_sizes.svg").is_file()
+
+
+def test_export_of_a_scan_level_selection(study):
+    """RAND selects whole scans: the export holds the points of the regions that scan had unlabeled."""
+    from plyfile import PlyData
+
+    from redal_core import annotate
+    from redal_core.active.pool import LabelState
+
+    tmp, configs, _ = study
+    run_dir = tmp / "results" / "runs" / configs[0]["run_id"]
+    assert configs[0]["active"]["strategy"] == "RAND"
+    manifest = annotate.export_round(run_dir, 0, tmp / "export_rand")
+    selection = pd.read_csv(run_dir / "selections" / "round_00.csv")
+    assert (selection.region == -1).all() and manifest.file.tolist() == [f"{s}_scan.ply" for s in selection.scan]
+    state = LabelState.load(run_dir / "checkpoints" / "label_state_01.npz")
+    for row in manifest.itertuples():
+        vertex = PlyData.read(str(tmp / "export_rand" / row.file), mmap=False)["vertex"].data
+        labeled_in_1 = set(state.units_labeled_in(1)[1][state.units_labeled_in(1)[0] == row.scan].tolist())
+        assert set(vertex["region"].tolist()) == labeled_in_1 and len(vertex) == row.points
