@@ -36,7 +36,7 @@ _NAME = re.compile(r"^(?P<scan>\d+)_(?P<region>\d+|scan)$")
 _UNFILLED = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunContext:
     """A run folder opened for reading: its config, training dataset and per-scan regions."""
 
