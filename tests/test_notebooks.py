@@ -156,3 +156,17 @@ def test_export_of_a_scan_level_selection(study):
         vertex = PlyData.read(str(tmp / "export_rand" / row.file), mmap=False)["vertex"].data
         labeled_in_1 = set(state.units_labeled_in(1)[1][state.units_labeled_in(1)[0] == row.scan].tolist())
         assert set(vertex["region"].tolist()) == labeled_in_1 and len(vertex) == row.points
+
+
+def test_02_through_a_dask_local_cluster(study):
+    """The real run template on a Dask LocalCluster (2 worker processes, 1 thread each)."""
+    from distributed import LocalCluster
+
+    tmp, configs, _ = study
+    moved = [{**c, "results_dir": str(tmp / "dask_results")} for c in configs]
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+        summary = sweep.sweep(moved, scheduler=cluster.scheduler_address, echo=False)
+    assert summary.status.tolist() == ["complete", "complete"], summary.to_dict("records")
+    local = pd.read_csv(tmp / "results" / "runs" / configs[1]["run_id"] / "rounds.csv")
+    remote = pd.read_csv(tmp / "dask_results" / "runs" / configs[1]["run_id"] / "rounds.csv")
+    pd.testing.assert_series_equal(local.labeled_points, remote.labeled_points)  # same selections
