@@ -87,6 +87,7 @@ def _copy(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("annotate")  # one worker builds the module's run fixture
 def test_export_writes_each_selected_unit(awaiting):
     config, run_dir, exported, manifest = awaiting
     selection = pd.read_csv(run_dir / "selections" / "round_00.csv")
@@ -108,6 +109,7 @@ def test_export_writes_each_selected_unit(awaiting):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("annotate")
 def test_import_rejects_mismatches_with_clear_errors(awaiting, tmp_path):
     config, run_dir, exported, manifest = awaiting
     first = manifest.iloc[0]
@@ -161,6 +163,7 @@ def test_import_rejects_mismatches_with_clear_errors(awaiting, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("annotate")
 def test_round_trip_trains_the_next_round_on_human_labels(awaiting, tmp_path):
     from redal_core.active.loop import run
     from redal_core.active.pool import LabelState
