@@ -29,6 +29,7 @@ MODELS = ("minkunet", "spvcnn")
 BACKENDS = ("auto", "torch", "spconv", "minkowski", "torchsparse")
 VCCS_PRESETS = ("s3dis", "semantickitti")
 ORACLES = ("simulated", "human")
+KEEP_CHECKPOINTS = ("all", "last")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
@@ -73,6 +74,7 @@ class TrainConfig:
     batch_size: int = 16
     device: str = "auto"
     eval_every_round: bool = True
+    keep_checkpoints: str = "all"  # "last": delete round r-1's model checkpoint once round r is complete
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -288,7 +290,7 @@ def _check_ranges(config: RunConfig, source: str) -> None:
         g = d.generate
         need(g.scans >= 1, "dataset.generate", "scans", g.scans, "an integer >= 1")
         need(g.seed >= 0, "dataset.generate", "seed", g.seed, "an integer >= 0")
-        need(g.points_per_room >= 1, "dataset.generate", "points_per_room", g.points_per_room, "an integer >= 1")
+        need(g.points_per_room >= 100, "dataset.generate", "points_per_room", g.points_per_room, "an integer >= 100")
     if d.root is None and d.name not in SYNTHETIC:
         raise ValueError(f"{_where('dataset', 'root', source)} is required for the real dataset {d.name!r} "
                          "(the folder holding the original files)")
@@ -303,6 +305,7 @@ def _check_ranges(config: RunConfig, source: str) -> None:
     need(t.epochs_finetune >= 0, "train", "epochs_finetune", t.epochs_finetune, "an integer >= 0")
     need(math.isfinite(t.lr) and t.lr > 0, "train", "lr", t.lr, "a number > 0")
     need(t.batch_size >= 1, "train", "batch_size", t.batch_size, "an integer >= 1")
+    choice("train", "keep_checkpoints", t.keep_checkpoints, KEEP_CHECKPOINTS)
     if not _DEVICE.match(t.device):
         raise ValueError(f"{_where('train', 'device', source)} = {t.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N")
 

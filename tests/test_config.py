@@ -172,3 +172,14 @@ def test_to_dict_round_trips_through_yaml(data):
     assert again.run_id == config.run_id
     if "run_id" not in data:
         assert config.run_id == default_run_id(config)
+
+
+def test_keep_checkpoints_is_a_choice():
+    assert RunConfig.from_dict({"train": {"keep_checkpoints": "last"}}).train.keep_checkpoints == "last"
+    with pytest.raises(ValueError, match=r"'train.keep_checkpoints' = 'none' is not valid; valid values: all, last"):
+        RunConfig.from_dict({"train": {"keep_checkpoints": "none"}})
+
+
+def test_generated_rooms_need_at_least_100_points():
+    with pytest.raises(ValueError, match=r"points_per_room' = 50 is out of range; allowed: an integer >= 100"):
+        RunConfig.from_dict({"dataset": {"generate": {"points_per_room": 50}}})

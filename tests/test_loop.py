@@ -345,3 +345,18 @@ def test_cli_run_reports_a_bad_config(tmp_path, capsys):
     path.write_text("active:\n  x_active: 120\n")
     assert main(["run", str(path)]) == 2
     assert "active.x_active" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_keep_last_checkpoint_only_and_resume_from_it(tmp_path, rooms):
+    from redal_core.active.loop import run as loop_run
+
+    config = tiny(tmp_path, rooms, "RAND", train={"keep_checkpoints": "last"})
+    run_dir = run(config)
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.pt")) == ["round_02.pt"]
+    # the per-round label states stay (they are small and annotate.py reads them)
+    assert len(list((run_dir / "checkpoints").glob("label_state_*.npz"))) == 3
+    loop_run(config, progress=False, log=None)  # a complete run needs nothing it deleted
+    keep_all = run(tiny(tmp_path / "all", rooms, "RAND"))
+    assert len(list((keep_all / "checkpoints").glob("*.pt"))) == 3
+    pd.testing.assert_frame_equal(_frames(run_dir)[0], _frames(keep_all)[0])

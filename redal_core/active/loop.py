@@ -275,6 +275,9 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
             label_state.save(paths.round_label_state(r))
             label_state.save(paths.label_state)
             write_state(paths.root, last_round=r, rounds=K, status=status)
+            if config.train.keep_checkpoints == "last" and r > 0:
+                # round r is complete and resumes from checkpoint r alone; r-1's model is no longer needed
+                paths.checkpoint(r - 1).unlink(missing_ok=True)
         _barrier(distributed)
         say(summary.line(strategy.name))
         if status == "awaiting_labels":
