@@ -64,7 +64,9 @@ def _forward_backward(name: str, backend: str, batch, state=None):
     model.train()
     logits, features = model(batch)
     gen = torch.Generator().manual_seed(5)
-    loss = (logits * torch.randn(logits.shape, generator=gen)).sum() + (features * torch.randn(features.shape, generator=gen)).sum()
+    scale = logits.shape[0] ** -0.5  # keeps every gradient O(1), so 1e-4 is a float32-level tolerance
+    loss = scale * ((logits * torch.randn(logits.shape, generator=gen)).sum()
+                    + (features * torch.randn(features.shape, generator=gen)).sum())
     loss.backward()
     grads = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
     return model, logits.detach(), features.detach(), grads
@@ -148,11 +150,17 @@ def test_whole_network_matches_torch_backend(name, backend, room_batch):
     ref_model, ref_logits, ref_features, ref_grads = _forward_backward(name, "torch", room_batch)
     state = {k: v.clone() for k, v in ref_model.state_dict().items()}
     _, logits, features, grads = _forward_backward(name, backend, room_batch, state=state)
-    assert (logits - ref_logits).abs().max().item() <= 1e-4
-    assert (features - ref_features).abs().max().item() <= 1e-4
+    assert _max_error(logits, ref_logits) <= 1e-4
+    assert _max_error(features, ref_features) <= 1e-4
     assert grads.keys() == ref_grads.keys()
-    worst = max((grads[k] - ref_grads[k]).abs().max().item() for k in grads)
-    assert worst <= 1e-4
+    worst = max((_max_error(grads[k], ref_grads[k]), k) for k in grads)
+    assert worst[0] <= 1e-4, worst
+
+
+def _max_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """Max abs difference, relative to the reference's largest entry when that exceeds 1: float32 sums over
+    thousands of pairs in another order (MinkowskiEngine) differ by ~1e-6 of their magnitude."""
+    return (got - want).abs().max().item() / max(1.0, want.abs().max().item())
 
 
 @pytest.mark.slow
@@ -188,7 +196,7 @@ def test_set_backend_keeps_weights_and_copies_survive(room_batch):
         model.set_backend(OTHER_BACKENDS[0])
         assert model.backend_name == OTHER_BACKENDS[0]
         with torch.inference_mode():
-            assert (model(room_batch)[0] - before).abs().max().item() <= 1e-4
+            assert _max_error(model(room_batch)[0], before) <= 1e-4
 
 
 @pytest.mark.real

@@ -193,7 +193,8 @@ def _layer_stack(backend_name, coords: torch.Tensor, seed: int):
     outs.append(backend.subm3(outs[-1], weights[4]))
     outs.append(backend.up2(outs[-1], weights[5]))     # back to 2
     outs.append(backend.up2(outs[-1], weights[6]))     # back to 1
-    probes = [torch.randn(o.feats.shape, generator=gen) for o in outs]
+    # probes scaled by 1/sqrt(rows) keep every gradient O(1), so 1e-4 is a float32-level tolerance
+    probes = [torch.randn(o.feats.shape, generator=gen) / o.feats.shape[0] ** 0.5 for o in outs]
     loss = sum((o.feats * p).sum() for o, p in zip(outs, probes, strict=True))
     grads = torch.autograd.grad(loss, [feats, *weights])
     return [o.feats.detach() for o in outs], grads, [o.coords for o in outs]
@@ -206,9 +207,15 @@ def test_backend_matches_torch_layer_by_layer(backend_name):
     got_out, got_grads, got_coords = _layer_stack(backend_name, coords, seed=1)
     for i, (got, want) in enumerate(zip(got_out, want_out, strict=True)):
         assert torch.equal(got_coords[i], want_coords[i])
-        assert (got - want).abs().max().item() <= TOL, f"layer {i}"
+        assert _max_error(got, want) <= TOL, f"layer {i}"
     for i, (got, want) in enumerate(zip(got_grads, want_grads, strict=True)):
-        assert (got - want).abs().max().item() <= TOL, f"gradient {i}"
+        assert _max_error(got, want) <= TOL, f"gradient {i}"
+
+
+def _max_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """Max abs difference, relative to the reference's largest entry when that exceeds 1 (float32 sums of
+    many pairs accumulated in another order differ by ~1e-6 of their magnitude)."""
+    return (got - want).abs().max().item() / max(1.0, want.abs().max().item())
 
 
 def test_explicitly_requested_missing_backend_names_the_install_step():
@@ -340,4 +347,4 @@ def test_spconv_own_cpu_kernels_and_backward_work_around():
     got_out, got_grads, _ = _layer_stack(SpconvBackend(cpu_arithmetic="spconv"), coords, seed=2)
     want_out, want_grads, _ = _layer_stack("torch", coords, seed=2)
     for got, want in zip([*got_out, *got_grads], [*want_out, *want_grads], strict=True):
-        assert (got - want).abs().max().item() <= TOL
+        assert _max_error(got, want) <= TOL

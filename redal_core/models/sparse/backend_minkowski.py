@@ -32,8 +32,9 @@ def _import_minkowski():
         MinkowskiConvolutionTransposeFunction,
     )
     from MinkowskiEngine.MinkowskiKernelGenerator import KernelGenerator
+    from MinkowskiEngineBackend._C import ConvolutionMode
 
-    return ME, MinkowskiConvolutionFunction, MinkowskiConvolutionTransposeFunction, KernelGenerator
+    return ME, MinkowskiConvolutionFunction, MinkowskiConvolutionTransposeFunction, KernelGenerator, ConvolutionMode
 
 
 @BACKENDS.register("minkowski")
@@ -43,11 +44,12 @@ class MinkowskiBackend(Backend):
     def __init__(self) -> None:
         super().__init__()
         try:
-            self._me, self._conv_fn, self._deconv_fn, kernel_generator = _import_minkowski()
+            self._me, self._conv_fn, self._deconv_fn, kernel_generator, modes = _import_minkowski()
         except ImportError as error:
             raise BackendUnavailable(
                 f"sparse backend 'minkowski' is not installed: {INSTALL_HINTS['minkowski']}"
             ) from error
+        self._mode = modes.DEFAULT
         self._kernels = {
             "subm3": kernel_generator(kernel_size=3, stride=1, dilation=1, dimension=3),
             "down2": kernel_generator(kernel_size=2, stride=2, dilation=1, dimension=3),
@@ -58,7 +60,9 @@ class MinkowskiBackend(Backend):
         def build():
             device = x.context.level(1).coords.device
             map_type = self._me.CoordinateMapType.CPU if device.type == "cpu" else self._me.CoordinateMapType.CUDA
-            return self._me.CoordinateManager(D=3, coordinate_map_type=map_type)
+            # ME's CPU kernels size their per-thread work by num_threads; it must match the OpenMP pool torch
+            # runs with, else the weight gradients come out wrong (measured: 1.5e-3 relative error at 1 vs 2)
+            return self._me.CoordinateManager(D=3, coordinate_map_type=map_type, num_threads=torch.get_num_threads())
 
         return x.context.cached(("minkowski", "manager"), build)
 
@@ -83,7 +87,7 @@ class MinkowskiBackend(Backend):
     def _subm3(self, x: SparseTensor, weight: torch.Tensor) -> torch.Tensor:
         key, me_rows, our_to_me = self._key(x, x.stride)
         out = self._conv_fn.apply(
-            x.feats.index_select(0, me_rows).contiguous(), weight, self._kernels["subm3"], key, key, self._manager(x)
+            x.feats.index_select(0, me_rows).contiguous(), weight, self._kernels["subm3"], self._mode, key, key, self._manager(x)
         )
         return out.index_select(0, our_to_me)
 
@@ -91,7 +95,7 @@ class MinkowskiBackend(Backend):
         key, me_rows, _ = self._key(x, x.stride)
         out_key, _, out_to_me = self._key(x, 2 * x.stride)
         out = self._conv_fn.apply(
-            x.feats.index_select(0, me_rows).contiguous(), weight, self._kernels["down2"], key, out_key,
+            x.feats.index_select(0, me_rows).contiguous(), weight, self._kernels["down2"], self._mode, key, out_key,
             self._manager(x),
         )
         return out.index_select(0, out_to_me)
@@ -100,7 +104,7 @@ class MinkowskiBackend(Backend):
         key, me_rows, _ = self._key(x, x.stride)
         out_key, _, out_to_me = self._key(x, x.stride // 2)
         out = self._deconv_fn.apply(
-            x.feats.index_select(0, me_rows).contiguous(), weight, self._kernels["up2"], key, out_key,
+            x.feats.index_select(0, me_rows).contiguous(), weight, self._kernels["up2"], self._mode, key, out_key,
             self._manager(x),
         )
         return out.index_select(0, out_to_me)
