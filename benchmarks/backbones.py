@@ -8,7 +8,8 @@ a fresh subprocess per backend runs one forward + backward, so its peak resident
 ``cpu_arithmetic="spconv"``); the adapter's default spconv path on CPU uses spconv's index pairs with the torch
 arithmetic because spconv 2.3.8's CPU scatter races at more than one thread (see backend_spconv).
 
-    .venv/bin/python benchmarks/backbones.py [--reps 3] [--threads 1] [--inputs kitti room]
+    .venv/bin/python benchmarks/backbones.py [--reps 3] [--warmup 1] [--threads 1] [--inputs kitti room]
+                                             [--backends torch spconv minkowski]
 
 Targets (printed): torch backend no slower than spconv on CPU (ratio <= 1.0) for both networks; full-width
 MinkUNet forward + backward on one real SemanticKITTI scan with peak memory <= 4 GB on CPU.
@@ -92,6 +93,9 @@ def _worker(spec: dict) -> dict:
         _step(model, batch)
         return {**sizes, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "baseline": baseline}
     models = {name: _model(spec, name, in_channels, classes) for name in spec["backends"]}
+    for _ in range(spec["warmup"]):  # untimed: first-touch page faults and lazy initialisation
+        for model in models.values():
+            _step(model, batch)
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(spec["reps"]):
         for name, model in models.items():
@@ -112,7 +116,9 @@ def _run(spec: dict) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="forward+backward passes per configuration (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed passes per backend before timing")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every backend")
+    parser.add_argument("--backends", nargs="+", help="subset of the installed backends (default: all installed)")
     parser.add_argument("--inputs", nargs="+", default=["kitti", "room"], choices=["kitti", "room"])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,12 +131,12 @@ def main() -> None:
     from redal_core.models import available_backends
 
     backends = available_backends()  # torch first in the table
-    backends = ["torch", *[b for b in backends if b != "torch"]]
+    backends = ["torch", *[b for b in backends if b != "torch" and (not args.backends or b in args.backends)]]
     if "spconv" not in backends:
         print("spconv is not installed: the torch-vs-spconv ratio cannot be measured (pip install spconv)")
     device = "CUDA" if torch.cuda.is_available() else "CPU"
     print(f"backbones benchmark on {device}, torch {torch.__version__}, {args.threads} thread(s), "
-          f"median of {args.reps}; backends: {', '.join(backends)} (no GPU run in this session)")
+          f"median of {args.reps} after {args.warmup} warm-up; backends: {', '.join(backends)} (no GPU run in this session)")
     inputs = list(args.inputs)
     if "kitti" in inputs and not KITTI_SCAN.is_file():
         print(f"skipping the SemanticKITTI input: {KITTI_SCAN} is absent")
@@ -143,7 +149,8 @@ def main() -> None:
         for network in NETWORKS:
             for width in WIDTHS:
                 base = {"input": name, "network": network, "width": width, "threads": args.threads}
-                timing = _run({**base, "mode": "time", "backends": backends, "reps": args.reps})
+                timing = _run({**base, "mode": "time", "backends": backends, "reps": args.reps,
+                               "warmup": args.warmup})
                 if timing is None:
                     continue
                 ref = timing["seconds"]["torch"]
