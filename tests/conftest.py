@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,16 @@ import pytest
 
 #: ``<repo>/../shared``: the paper, its numbers and the real SemanticKITTI samples (never copied into the repo).
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One compute thread per test process (and the subprocesses tests start), set before torch is imported.
+
+    ``make test`` runs two xdist workers on two cores; multi-threaded torch/BLAS in each worker oversubscribes
+    the cores and ran 10-50x slower here. A variable already set by the caller wins.
+    """
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "REDAL_THREADS"):
+        os.environ.setdefault(name, "1")
 
 
 @pytest.fixture(scope="session")
