@@ -17,10 +17,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """One compute thread per test process (and the subprocesses tests start), set before torch is imported.
 
     ``make test`` runs two xdist workers on two cores; multi-threaded torch/BLAS in each worker oversubscribes
-    the cores and ran 10-50x slower here. A variable already set by the caller wins.
+    the cores and ran 10-50x slower here. A variable the caller set to a value wins.
     """
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "REDAL_THREADS"):
-        os.environ.setdefault(name, "1")
+        if not os.environ.get(name):
+            os.environ[name] = "1"
 
 
 @pytest.fixture(scope="session")

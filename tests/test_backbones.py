@@ -21,16 +21,6 @@ OTHER_BACKENDS = [name for name in BACKENDS if name != "torch"]
 NAMES = ["minkunet", "spvcnn"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread per test: under `pytest -n 2` on two shared cores, torch's default thread pool
-    oversubscribes the CPU and small sparse ops slow down by 10-50x (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _room(seed: int, n: int = 2500):
     """A tiny synthetic room: floor (0), two walls (1, 2) and a table (3) with class-typical colours."""
     rng = np.random.default_rng(seed)

@@ -28,16 +28,6 @@ OTHER_BACKENDS = [name for name in available_backends() if name != "torch"]
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread per test: under `pytest -n 2` on two shared cores, torch's default thread pool
-    oversubscribes the CPU and small sparse ops slow down by 10-50x (measured)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _random_coords(seed: int, size: int = 6, density: float = 0.35, batches: int = 1) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     rows = []
