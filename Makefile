@@ -2,6 +2,8 @@
 PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# Optional package index for torch, e.g. https://download.pytorch.org/whl/cu124 for a CUDA build.
+TORCH_INDEX ?=
 EXTRAS     ?= dev,spconv
 BIN        := $(VENV)/bin
 STAMP      := $(VENV)/.redal-bootstrap
@@ -15,13 +17,14 @@ help:
 	@echo "make test   - bootstrap .venv, run the test suite"
 	@echo "make bench  - run the benchmarks under benchmarks/ (prints ratios, never asserts time)"
 	@echo "make lint   - ruff over the package and tests"
-	@echo "variables: TORCH_SPEC='$(TORCH_SPEC)' EXTRAS='$(EXTRAS)' PYTHON='$(PYTHON)'"
+	@echo "variables: TORCH_SPEC='$(TORCH_SPEC)' TORCH_INDEX='$(TORCH_INDEX)' EXTRAS='$(EXTRAS)' PYTHON='$(PYTHON)'"
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)" \
+		$(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -c "import torch; print('torch==' + torch.__version__)" > $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	@touch $@
