@@ -75,6 +75,7 @@ class TrainConfig:
     device: str = "auto"
     eval_every_round: bool = True
     keep_checkpoints: str = "all"  # "last": delete round r-1's model checkpoint once round r is complete
+    threads: int | None = None  # CPU threads (torch, numba, OpenMP/BLAS); None: cores // jobs (redal_core.threads)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,6 +307,7 @@ def _check_ranges(config: RunConfig, source: str) -> None:
     need(math.isfinite(t.lr) and t.lr > 0, "train", "lr", t.lr, "a number > 0")
     need(t.batch_size >= 1, "train", "batch_size", t.batch_size, "an integer >= 1")
     choice("train", "keep_checkpoints", t.keep_checkpoints, KEEP_CHECKPOINTS)
+    need(t.threads is None or t.threads >= 1, "train", "threads", t.threads, "null (cores // jobs) or an integer >= 1")
     if not _DEVICE.match(t.device):
         raise ValueError(f"{_where('train', 'device', source)} = {t.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N")
 

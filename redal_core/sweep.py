@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from redal_core.config import RunConfig, default_run_id
+from redal_core.threads import resolve_threads, thread_env
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -192,20 +193,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def thread_env(threads: int) -> dict[str, str]:
-    """Environment variables that cap a run at ``threads`` CPU threads (torch, OpenMP, BLAS, numba)."""
-    value = str(max(1, int(threads)))
-    return {"REDAL_THREADS": value, "OMP_NUM_THREADS": value, "MKL_NUM_THREADS": value,
-            "OPENBLAS_NUM_THREADS": value, "NUMBA_NUM_THREADS": value}
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 # -- one run --------------------------------------------------------------------------------------------
 def run_progress(config: RunConfig) -> tuple[str, int, float]:
     """``(status, last_round, final_miou_pct)`` of a run from its files (``results.run_status``).
@@ -232,10 +219,14 @@ def execute_run(
     *,
     notebook: str | os.PathLike[str] = RUN_NOTEBOOK,
     kernel_name: str | None = None,
-    threads: int = 1,
+    threads: int | None = None,
     cwd: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Execute the run notebook for one resolved config; never raises for a failing run.
+
+    threads : the run's thread count; None decides where the run executes: ``train.threads`` when the
+    config sets it, else the cores of this machine divided by the runs it executes at once (a Dask
+    worker's ``nthreads``), as ``redal_core.threads.resolve_threads`` does.
 
     Returns a summary row: ``run, status, rounds`` (last complete round), ``final_miou`` (%), ``wall_s``,
     ``error`` with status ``skipped``
@@ -253,6 +244,8 @@ def execute_run(
         return {**row, "status": "skipped"}
     run_dir = Path(parsed.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if threads is None:
+        threads = resolve_threads(parsed.train.threads, jobs=_concurrent_tasks())
     try:
         kernel = kernel_name or ensure_kernel()
         with _environment(thread_env(threads)):
@@ -270,6 +263,16 @@ def execute_run(
         status, error = "failed", _last_line(exc)
     return {**row, "status": status, "rounds": last, "final_miou": miou,
             "wall_s": round(time.perf_counter() - started, 2), "error": error}
+
+
+def _concurrent_tasks() -> int:
+    """Runs this process executes at once: a Dask worker's ``nthreads``, else 1."""
+    try:
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):  # not inside a Dask worker
+        return 1
 
 
 def _last_line(exc: BaseException) -> str:
@@ -300,17 +303,13 @@ def prepare_data(configs: Sequence[Mapping[str, Any]], *, regions: bool = True, 
         seen.add(key)
         root = Path(d.root)
         started = time.perf_counter()
-        if d.name in SYNTHETIC and not (root.is_dir() and any(root.iterdir())):
-            from redal_core.data import synthetic
+        if d.name in SYNTHETIC:
+            from redal_core.active.run_data import config_generate_params
+            from redal_core.data.generate import ensure_generated
 
-            g = d.generate
-            if d.name == "synthetic-indoor":
-                synthetic.write_synthetic_indoor(root, scans=g.scans, seed=g.seed, points_per_room=g.points_per_room)
-            else:
-                synthetic.write_synthetic_outdoor(root, scans=g.scans, seed=g.seed)
-            if echo:
-                print(f"generated {d.name} ({g.scans} scans) under {root} in {time.perf_counter() - started:.0f} s",
-                      flush=True)
+            if ensure_generated(root, config_generate_params(config)) and echo:
+                print(f"generated {d.name} ({d.generate.scans} scans) under {root} in "
+                      f"{time.perf_counter() - started:.0f} s", flush=True)
         if regions:
             from redal_core.data.datasets import build_dataset
             from redal_core.regions import scan_regions
@@ -339,9 +338,10 @@ def sweep(
 
     prepare   : first ready the runs' shared data once (``prepare_data``: synthetic generation, and for
                 local runs the region cache of the training scans).
-    jobs      : parallel runs in a local ``ProcessPoolExecutor``; each run gets ``cores // jobs`` threads.
+    jobs      : parallel runs in a local ``ProcessPoolExecutor``; each run gets ``cores // jobs`` threads
+                (or its ``train.threads``; ``REDAL_THREADS`` overrides both, as everywhere).
     scheduler : a Dask scheduler address (``tcp://host:8786``); the runs are submitted to that cluster
-                instead, one thread each unless the workers' environment says otherwise.
+                instead, and each worker applies the same rule with its own cores and ``nthreads``.
     """
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
@@ -366,10 +366,9 @@ def sweep(
     if scheduler:
         from distributed import Client, as_completed
 
-        threads = 1
         with Client(scheduler) as client:
             futures = [
-                client.submit(execute_run, dict(c), notebook=str(notebook), kernel_name=None, threads=threads,
+                client.submit(execute_run, dict(c), notebook=str(notebook), kernel_name=None, threads=None,
                               cwd=cwd, key=f"redal-run-{rid}-{time.time_ns()}", pure=False)
                 for c, rid in zip(configs, ids, strict=True)
             ]
@@ -381,19 +380,18 @@ def sweep(
                     report({"run": rid, "status": "failed", "rounds": -1, "final_miou": float("nan"),
                             "wall_s": 0.0, "error": _last_line(exc)})
     elif jobs == 1:
-        threads = available_cores()
         for config in configs:
+            threads = resolve_threads(config["train"]["threads"], jobs=1)
             report(execute_run(dict(config), notebook=notebook, kernel_name=kernel, threads=threads, cwd=cwd))
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        threads = max(1, available_cores() // jobs)
         context = multiprocessing.get_context("spawn")  # no forked torch/thread state in the workers
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             futures = {
-                pool.submit(execute_run, dict(c), notebook=str(notebook), kernel_name=kernel, threads=threads,
-                            cwd=cwd): rid
+                pool.submit(execute_run, dict(c), notebook=str(notebook), kernel_name=kernel,
+                            threads=resolve_threads(c["train"]["threads"], jobs=jobs), cwd=cwd): rid
                 for c, rid in zip(configs, ids, strict=True)
             }
             for future in as_completed(futures):

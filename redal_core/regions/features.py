@@ -1,7 +1,7 @@
 """Per-point region-information cues of ReDAL (Sec. 3.2): colour discontinuity and structural complexity.
 
 Both come from the k nearest neighbours of every point (k = 50 in the paper, supplementary A.2), found
-once with scipy's ``cKDTree`` (all cores) in chunks of rows, so memory stays bounded (about 30 MB per
+once with scipy's ``cKDTree`` (numba's thread count) in chunks of rows, so memory stays bounded (about 30 MB per
 chunk) for scans of millions of points:
 
 * colour discontinuity (Eq. 2, per point): the mean over the k neighbours j of ``||I_i - I_j||_1``, with
@@ -22,6 +22,8 @@ import warnings
 import numba
 import numpy as np
 from scipy.spatial import cKDTree
+
+from redal_core.threads import holding_threads
 
 __all__ = ["color_discontinuity", "region_features", "surface_variation"]
 
@@ -103,12 +105,13 @@ def _features(xyz, rgb, k, *, want_color: bool, want_structure: bool) -> tuple[n
         return color, structure
     tree = cKDTree(xyz)
     colors = rgb if rgb is not None else np.zeros((1, 3), np.uint8)
-    for start in range(0, n, _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
-        _, idx = tree.query(xyz[start:stop], k=k + 1, workers=-1)
-        _chunk_features(
-            xyz, colors, idx, start, want_color, want_structure, color[start:stop], structure[start:stop]
-        )
+    with holding_threads():  # numba's pool start-up must not move torch's thread count (issue 9)
+        for start in range(0, n, _CHUNK_ROWS):
+            stop = min(start + _CHUNK_ROWS, n)
+            _, idx = tree.query(xyz[start:stop], k=k + 1, workers=numba.get_num_threads())
+            _chunk_features(
+                xyz, colors, idx, start, want_color, want_structure, color[start:stop], structure[start:stop]
+            )
     return color, structure
 
 
