@@ -10,7 +10,16 @@ Importing this package imports no optional library; a backend imports its librar
 """
 
 from . import backend_minkowski, backend_spconv, backend_torch, backend_torchsparse  # registers the backends
-from .backends import BACKENDS, INSTALL_HINTS, Backend, BackendUnavailable, available_backends, get_backend
+from .backends import (
+    BACKENDS,
+    INSTALL_HINTS,
+    Backend,
+    BackendUnavailable,
+    available_backends,
+    backend_status,
+    get_backend,
+    probe_backend,
+)
 from .kernel_map import STRIDE2_OFFSETS, SUBM3_OFFSETS, KernelMap
 from .points import PointMap, devoxelize, point_map, voxelize
 from .tensor import SparseContext, SparseTensor
@@ -27,6 +36,7 @@ __all__ = [
     "SparseContext",
     "SparseTensor",
     "available_backends",
+    "backend_status",
     "backend_minkowski",
     "backend_spconv",
     "backend_torch",
@@ -34,5 +44,6 @@ __all__ = [
     "devoxelize",
     "get_backend",
     "point_map",
+    "probe_backend",
     "voxelize",
 ]

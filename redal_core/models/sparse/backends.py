@@ -145,24 +145,67 @@ def _read_perm(row: torch.Tensor, volume: int, backend: Backend, kind: str) -> t
     return perm
 
 
-def available_backends() -> list[str]:
-    """Names of the backends whose libraries import on this machine (``torch`` always)."""
-    names = []
+def probe_backend(name: str, device: torch.device | str = "cpu") -> Backend:
+    """An instance of backend ``name`` that has loaded AND run its first convolution on ``device``.
+
+    Any exception at import or at the first use (the offset-calibration probe, a real convolution) makes
+    the backend unavailable: ``BackendUnavailable`` carries the reason (e.g. torchsparse 2.1 imports only
+    where CUDA is compiled in, and its kernel maps need CUDA). The calibration is kept on the instance.
+    """
+    try:
+        backend = BACKENDS.get(name)()
+    except BackendUnavailable:
+        raise
+    except Exception as error:  # an importable but broken library: any failure at all means unavailable
+        raise BackendUnavailable(
+            f"sparse backend {name!r} failed to load: {type(error).__name__}: {error}".rstrip(": ")
+        ) from error
+    try:
+        perms = calibrate_offsets(backend, device)
+    except Exception as error:
+        raise BackendUnavailable(
+            f"sparse backend {name!r} loaded but its first convolution failed on {device}: "
+            f"{type(error).__name__}: {error}".rstrip(": ")
+        ) from error
+    if not backend.native_order():
+        backend._perms = perms
+    return backend
+
+
+def _probe_device(name: str) -> str:
+    return "cuda" if name == "torchsparse" and torch.cuda.is_available() else "cpu"
+
+
+def backend_status() -> dict[str, str | None]:
+    """Every registered backend -> None when it loads and convolves here, else the reason it does not.
+
+    Each backend is probed on the device it would run on (torchsparse on CUDA when there is one, the
+    others on the CPU); a failure is reported, never raised.
+    """
+    status: dict[str, str | None] = {}
     for name in BACKENDS.names():
         try:
-            BACKENDS.get(name)()
-        except BackendUnavailable:
-            continue
-        names.append(name)
-    return names
+            probe_backend(name, _probe_device(name))
+        except BackendUnavailable as error:
+            status[name] = str(error)
+        else:
+            status[name] = None
+    return status
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that load and convolve on this machine (``torch`` always);
+    ``backend_status()`` gives the reason for each of the others."""
+    return [name for name, reason in backend_status().items() if reason is None]
 
 
 def get_backend(name: str = "auto") -> Backend:
     """A backend instance by name: ``auto``, ``torch``, ``spconv``, ``minkowski`` or ``torchsparse``.
 
-    ``auto`` picks torchsparse when CUDA is available and torchsparse imports, else spconv when it imports,
-    else the built-in torch backend. An explicit name whose library is missing raises ``BackendUnavailable``
-    naming how to install it.
+    ``auto`` picks torchsparse when CUDA is available and torchsparse works, else spconv when it works,
+    else the built-in torch backend, moving past any backend that fails to load or to convolve. An explicit
+    name that cannot be used raises ``BackendUnavailable`` with the reason (how to install it, or the
+    library's own error).
     """
     if isinstance(name, Backend):
         return name
@@ -170,11 +213,11 @@ def get_backend(name: str = "auto") -> Backend:
         candidates = (["torchsparse"] if torch.cuda.is_available() else []) + ["spconv"]
         for candidate in candidates:
             try:
-                return BACKENDS.get(candidate)()
+                return probe_backend(candidate, _probe_device(candidate))
             except BackendUnavailable:
                 continue
         return BACKENDS.get("torch")()
     if not isinstance(name, str) or name not in BACKENDS:
         valid = ", ".join(["auto", *BACKENDS.names()])
         raise ValueError(f"unknown sparse backend {name!r}; valid names: {valid}")
-    return BACKENDS.get(name)()
+    return probe_backend(name, _probe_device(name))

@@ -4,20 +4,23 @@ Every tensor derived from one input (by convolutions, norms, concatenation) shar
 the coordinate levels of each stride, the kernel maps and the backend-specific caches. Kernel maps are built
 once per (backend, kind, stride) and reused by every layer of a forward pass, as torchsparse and
 MinkowskiEngine do; a transposed convolution therefore maps back exactly onto the encoder's coordinates.
+
+This module knows backends only as the opaque object a tensor carries (``backends`` imports this module,
+never the other way round): a backend is whatever the model passes in, and it is handed back unchanged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from .coords import Level, coarsen
 from .kernel_map import KernelMap, stride2_map, subm3_map
 
-if TYPE_CHECKING:
-    from .backends import Backend
+#: A sparse backend (``backends.Backend``); typed loosely here so that this module does not import it.
+Backend = Any
 
 
 class SparseContext:
