@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -74,12 +75,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _leave_distributed_rank(_call(args))
+    return _call(args)
+
+
+def _call(args: argparse.Namespace) -> int:
+    """Run the subcommand; a bad input (ValueError, missing file or name, unusable backend) is one line."""
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
+        if isinstance(error, ImportError) and not _is_backend_unavailable(error):
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"redal {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+def _is_backend_unavailable(error: ImportError) -> bool:
+    backends = sys.modules.get("redal_core.models.sparse.backends")
+    return backends is not None and isinstance(error, backends.BackendUnavailable)
+
+
+def _leave_distributed_rank(code: int) -> None:
+    """Leave a torchrun rank with ``os._exit`` once its outputs are flushed (its group is destroyed by then).
+
+    Works around a torch 2.13 defect: once DistributedDataParallel used a gloo group, the group's worker
+    thread (``pt_gloo_runloop``) outlives ``destroy_process_group``, and a finished Work object destroyed
+    during interpreter shutdown makes it call ``std::terminate``, aborting a rank whose work is done (about
+    1 run in 15 under CPU load). Every file of the run is written (atomically) before this point; an
+    unexpected exception or a KeyboardInterrupt never gets here and ends the rank as usual.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ generator, which the caller seeds (the loop seeds it from ``(seed, round)``).
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -104,6 +105,25 @@ def init_distributed(device: torch.device) -> bool:
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
     return True
+
+
+def shutdown_distributed() -> None:
+    """The counterpart of ``init_distributed``: destroy the process group if one is initialized (idempotent).
+
+    No barrier first: on an error path the other ranks may be gone, and a barrier would hang.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(distributed: bool) -> None:
+    """Wait for every rank when ``distributed`` (a no-op in one process)."""
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def world() -> tuple[int, int]:
@@ -202,6 +222,12 @@ def train(
         if on_epoch is not None:
             on_epoch(epoch)
     bar.close()
+    if net is not model:
+        # Release DDP's reducer (and the gloo Work objects it holds) now, not at interpreter shutdown: torch
+        # 2.13 keeps the gloo group's worker thread alive once DDP used it, and a Work destroyed while the
+        # interpreter exits makes that thread call std::terminate in a rank whose work is done.
+        del net
+        gc.collect()
     return TrainResult(optimizer_state=optimizer.state_dict(), epoch_losses=losses)
 
 
