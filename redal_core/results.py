@@ -95,6 +95,18 @@ def atomic_save_with(path: str | os.PathLike[str], save: Callable[[Path], object
     return Path(path)
 
 
+def atomic_save_torch(path: str | os.PathLike[str], obj: Any) -> Path:
+    """``torch.save(obj)`` atomically, through a file handle: a path would name the archive's root folder
+    after the temporary file (``.round_02.tmp-<pid>/``), so two identical checkpoints differed in bytes."""
+    import torch
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+
+    return atomic_save_with(path, save)
+
+
 def stale_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     """Temporary files (``*.tmp*``) left under ``folder`` by an interrupted writer (any process)."""
     folder = Path(folder)
@@ -136,6 +148,36 @@ class RunPaths:
 
     def annotation(self, scan_index: int) -> Path:
         return self.annotations_dir / f"{scan_index}.npy"
+
+
+# -- a round's metrics ----------------------------------------------------------------------------------
+def write_round_metrics(paths: RunPaths, round_: int, row: dict[str, Any], class_names: list[str],
+                        iou: np.ndarray, labeled_counts: np.ndarray) -> None:
+    """Write round ``round_``'s rows of ``rounds.csv``, ``per_class.csv`` and ``class_distribution.csv``.
+
+    row : the ``rounds.csv`` values (``ROUNDS_COLUMNS`` but round); iou : (K,) float per-class IoU (NaN for a
+    class absent from the validation split); labeled_counts : (K,) int64 labeled training points per class.
+    Earlier rounds' rows are kept; rows of this round left by an interrupted attempt are replaced.
+    """
+    import pandas as pd
+
+    from redal_core.metrics import permille
+
+    ids = np.arange(len(class_names))
+    new = {
+        paths.rounds: pd.DataFrame([{"round": round_, **row}], columns=ROUNDS_COLUMNS),
+        paths.per_class: pd.DataFrame({"round": round_, "class_id": ids, "class": class_names, "iou": iou},
+                                      columns=PER_CLASS_COLUMNS),
+        paths.class_distribution: pd.DataFrame(
+            {"round": round_, "class_id": ids, "class": class_names, "labeled_points": labeled_counts,
+             "permille": permille(labeled_counts)},
+            columns=DISTRIBUTION_COLUMNS),
+    }
+    for path, frame in new.items():
+        if path.exists():
+            old = pd.read_csv(path)
+            frame = pd.concat([old[old["round"] < round_], frame], ignore_index=True)
+        atomic_write_csv(path, frame)
 
 
 # -- state ----------------------------------------------------------------------------------------------

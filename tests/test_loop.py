@@ -301,7 +301,7 @@ def test_validate_run_names_unknown_strategies(rooms):
 
 
 def test_synthetic_data_is_generated_once_and_must_match_the_config(tmp_path, rooms):
-    from redal_core.active.loop import _datasets
+    from redal_core.active.run_data import run_datasets as _datasets
 
     root = tmp_path / "gen" / "rooms"
     config = tiny(tmp_path, root, "RAND", dataset={"generate": {"scans": 6, "points_per_room": 1000, "seed": 2}})

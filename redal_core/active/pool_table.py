@@ -1,0 +1,67 @@
+"""A round's unit table over the pool: predict each scan, reduce it at once to its unit rows.
+
+Only the scans that can still give a unit are predicted (every scan for core-set, whose distances start
+from the labeled scans' features); the model runs only when the strategy needs more than the cached
+colour / structure cues. Under torchrun each rank predicts its share and the rows are gathered in scan order.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from redal_core.active.seeding import PHASE_PREDICT, seed_torch
+
+__all__ = ["pool_unit_table"]
+
+
+def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state, r, device, rank, size):
+    """Round r's unit table over the pool (gathered over ranks) and the seconds spent predicting and scoring.
+
+    Scans are predicted one batch at a time and each is reduced at once to its unit rows, so nothing per
+    point is kept for the whole pool. Returns ``(UnitTable, predict_s, score_s)``.
+    """
+    from redal_core.active.units import UnitTable, scan_unit_rows
+    from redal_core.engine import ScanSamples, predict, shard
+
+    if strategy.unit == "scan" and "features" in strategy.needs:
+        todo = list(pool)  # core-set distances are measured from the labeled scans' features too
+    else:
+        todo = [s for s in pool if not label_state.labeled_regions(s).all()]  # scans with an unlabeled unit
+    mine = shard(todo, rank, size)
+    needs = set(strategy.needs)
+    need_model = bool(needs - {"color", "structure"})
+    mc_passes = config.active.mc_passes if "mc_entropy" in needs else 0
+    seed_torch(config.seed, r, PHASE_PREDICT)
+    predictions = (
+        predict(model, ScanSamples(dataset, mine, with_labels=False), voxel_size=config.dataset.voxel_size,
+                device=device, mc_passes=mc_passes, batch_size=config.train.batch_size)
+        if need_model else iter(())
+    )
+    predict_s = score_s = 0.0
+    rows = []
+    for s in mine:
+        t0 = time.perf_counter()
+        pred = next(predictions) if need_model else None
+        predict_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        reg = regions.get(s)
+        region_ids = np.asarray(reg["region"])
+        rows.append(scan_unit_rows(
+            s, unit=strategy.unit, region_ids=region_ids, labeled_mask=label_state.point_mask(s, region_ids),
+            needs=needs, probs=None if pred is None else pred.probs,
+            features=None if pred is None else pred.features, mc_probs=None if pred is None else pred.mc_probs,
+            color=np.asarray(reg["color"]) if "color" in needs else None,
+            structure=np.asarray(reg["structure"]) if "structure" in needs else None,
+            num_classes=dataset.num_classes,
+        ))
+        score_s += time.perf_counter() - t0
+    if size > 1:
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * size
+        dist.all_gather_object(gathered, rows)
+        rows = sorted((row for part in gathered for row in part), key=lambda t: int(t.scan[0]))
+    return UnitTable.concat(rows), predict_s, score_s

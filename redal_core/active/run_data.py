@@ -1,0 +1,73 @@
+"""A run's data: its training and validation datasets (generating synthetic data once) and its regions.
+
+``run_datasets(config)`` opens the config's train and val splits; a synthetic root that is absent is
+generated first (atomically, rank 0 only under torchrun) and must then hold what ``dataset.generate``
+describes. ``RunRegions`` hands out each training scan's cached VCCS regions and colour / structure cues.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from redal_core.config import SYNTHETIC, RunConfig
+from redal_core.data.generate import check_generated, ensure_generated, generate_params
+from redal_core.engine import barrier
+
+__all__ = ["RunRegions", "config_generate_params", "run_datasets"]
+
+
+def config_generate_params(config: RunConfig) -> dict[str, Any]:
+    """The generator parameters of a synthetic dataset config (what its root's marker must record)."""
+    d = config.dataset
+    g = d.generate
+    return generate_params(d.name, scans=g.scans, seed=g.seed,
+                           points_per_room=g.points_per_room if d.name == "synthetic-indoor" else None)
+
+
+def run_datasets(config: RunConfig, *, rank: int = 0, distributed: bool = False) -> tuple[Any, Any]:
+    """(train, val) datasets of ``config``; FileNotFoundError for a real dataset whose root is absent."""
+    from redal_core.data.datasets import build_dataset
+
+    d = config.dataset
+    root = Path(d.root)
+    if d.name in SYNTHETIC:
+        if rank == 0:
+            ensure_generated(root, config_generate_params(config))
+        barrier(distributed)
+    elif not root.is_dir():
+        raise FileNotFoundError(f"dataset.root {root} does not exist ({d.name} needs its original files there)")
+    train_ds = build_dataset(d.name, root, "train", cache_dir=d.cache_dir)
+    val_ds = build_dataset(d.name, root, "val", cache_dir=d.cache_dir)
+    if d.name in SYNTHETIC:
+        check_generated(root, config_generate_params(config), len(train_ds) + len(val_ds))
+    return train_ds, val_ds
+
+
+class RunRegions:
+    """Per-scan regions of a run's training set (``scan_regions``, cached on disk by the regions module)."""
+
+    def __init__(self, config: RunConfig, dataset: Any) -> None:
+        self.dataset = dataset
+        self.preset = config.dataset.vccs
+        self.k = config.dataset.knn
+
+    def get(self, i: int) -> dict[str, np.ndarray]:
+        """``region`` (N,) int64, ``color`` (N,) float32, ``structure`` (N,) float32 of scan i."""
+        from redal_core.regions import scan_regions
+
+        return scan_regions(self.dataset, i, self.preset, self.k)
+
+    def region_ids(self, i: int) -> np.ndarray:
+        return np.asarray(self.get(i)["region"])
+
+    def warm(self, indices: list[int]) -> None:
+        for i in indices:
+            self.get(i)
+
+    def sizes(self, i: int) -> np.ndarray:
+        """(R,) int64 points per region of scan i."""
+        return np.bincount(self.region_ids(i))
+
