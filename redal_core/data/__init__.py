@@ -9,4 +9,5 @@ Import the module you need; importing this package loads nothing (no pandas, no 
 * ``cache``          ``ScanCache``, ``content_key``
 * ``voxelize``       ``voxelize``, ``input_features``, ``collate``
 * ``prepare``        ``prepare`` / ``cli_prepare`` (``redal prepare``)
+* ``synthetic``      ``write_synthetic_indoor`` / ``write_synthetic_outdoor`` (a package: see its docstring)
 """
