@@ -14,14 +14,20 @@ SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One compute thread per test process (and the subprocesses tests start), set before torch is imported.
+    """One compute thread per test process (and the subprocesses tests start), in torch AND numba.
 
     ``make test`` runs two xdist workers on two cores; multi-threaded torch/BLAS in each worker oversubscribes
-    the cores and ran 10-50x slower here. A variable the caller set to a value wins.
+    the cores and ran 10-50x slower here. The variables are set before torch is imported (subprocesses
+    inherit them); then the kit's own policy sets torch, numba and the OpenMP/BLAS pools together, so a numba
+    kernel (the region features) cannot lift torch's count in the middle of a test, as it does on a fresh
+    machine under numba's OpenMP layer. A variable the caller set to a value wins.
     """
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "REDAL_THREADS"):
         if not os.environ.get(name):
             os.environ[name] = "1"
+    from redal_core.threads import apply_threads
+
+    apply_threads(int(os.environ["REDAL_THREADS"]))
 
 
 @pytest.fixture(scope="session")
