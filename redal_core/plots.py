@@ -67,6 +67,37 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         raise ValueError(f"{what}: missing column(s) {missing}; got {list(frame.columns)}")
 
 
+def seeds_caption(seeds, *, spread: bool = True) -> str:
+    """How statistics over seeds are shown, for captions and table headers.
+
+    seeds : an int or (S,) ints >= 1, the seed count of every strategy (``seeds`` columns).
+    Returns "one seed" when every count is 1 (the mean alone is shown: one run has no spread),
+    "mean +- std over n seeds" when all are n >= 2 ("mean over n seeds" with ``spread=False``, for
+    tables of means), and the range with a note when they differ.
+    """
+    counts = np.unique(np.asarray(seeds, dtype=np.int64).ravel())
+    if counts.size == 0 or counts.min() < 1:
+        raise ValueError(f"seeds_caption: seed counts must be integers >= 1, got {sorted(counts.tolist())}")
+    low, high = int(counts.min()), int(counts.max())
+    stat = "mean +- std" if spread else "mean"
+    if high == 1:
+        return "one seed"
+    if low == high:
+        return f"{stat} over {high} seeds"
+    alone = "; one seed: the mean alone" if low == 1 and spread else ""
+    return f"{stat} over {low}-{high} seeds (n per strategy{alone})"
+
+
+def format_mean_std(mean: float, std: float, seeds: int, *, digits: int = 2) -> str:
+    """``"54.00 +- 4.24 (n=2)"``, or ``"54.00 (one seed)"`` when ``seeds`` is 1 (no spread to show)."""
+    seeds = int(seeds)
+    if seeds < 1:
+        raise ValueError(f"format_mean_std: seeds must be >= 1, got {seeds}")
+    if seeds == 1:
+        return f"{mean:.{digits}f} (one seed)"
+    return f"{mean:.{digits}f} +- {std:.{digits}f} (n={seeds})"
+
+
 def curve_stats(rounds: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of every (dataset, backbone, strategy, round).
 
@@ -98,7 +129,8 @@ def _draw_curves(ax, stats: pd.DataFrame, strategies: Sequence[str]) -> None:
         seeds = int(part.seeds.max())
         color = strategy_color(name)
         ax.plot(x, y, marker="o", ms=3.5, lw=1.8, color=color, label=f"{name} (n={seeds})")
-        ax.fill_between(x, y - s, y + s, color=color, alpha=0.15, lw=0)
+        if seeds >= 2:  # one seed has no spread: no band
+            ax.fill_between(x, y - s, y + s, color=color, alpha=0.15, lw=0)
 
 
 def _draw_paper(ax, paper: pd.DataFrame, strategies: Sequence[str] | None, label_suffix: str) -> None:
@@ -116,7 +148,19 @@ def _style(ax, title: str) -> None:
     ax.set_xlabel("labeled points (%)")
     ax.set_ylabel("mIoU (%)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    # right of the axes, never over the data (the last round's points sit in the lower/upper right)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
+def _caption(figure: Figure, text: str) -> None:
+    figure.suptitle(text, fontsize=8, y=0.0, va="bottom")
+    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+
+
+def _ours_caption(stats: pd.DataFrame, dataset: str, backbone: str) -> str:
+    seeds = stats.groupby("strategy").seeds.max()
+    band = " (band)" if (seeds >= 2).any() else ""
+    return f"Ours: {seeds_caption(seeds)}{band}, {dataset}, {backbone}."
 
 
 def plot_compare(
@@ -128,6 +172,9 @@ def plot_compare(
     paper: bool = True,
 ) -> Figure:
     """Paper Fig. 5 for one dataset x backbone: mIoU vs % labeled points, mean +- std over seeds.
+
+    The caption states the seed count (``seeds_caption``): with one seed it says so and no band is drawn.
+    Legends sit right of their axes, outside the data.
 
     Where the combination is one of the paper's (real S3DIS / SemanticKITTI with minkunet / spvcnn) the
     paper's curves (Tables 3-6) are drawn on the same axes, dashed and lighter. For a synthetic dataset
@@ -144,10 +191,10 @@ def plot_compare(
     same_axes = paper and paper_reference.is_paper_combo(dataset, backbone)
     family = PAPER_FAMILY.get(dataset) if paper and not same_axes else None
     side = family is not None and paper_reference.is_paper_combo(family, backbone)
-    figure = Figure(figsize=(11.5 if side else 6.5, 4.6), layout="constrained")
+    figure = Figure(figsize=(14.0 if side else 8.5, 4.6), layout="constrained")
     axes = figure.subplots(1, 2 if side else 1, squeeze=False)[0]
     _draw_curves(axes[0], stats, names)
-    caption = f"Ours: mean +- std over seeds (band), {dataset}, {backbone}."
+    caption = _ours_caption(stats[stats.strategy.isin(names)], dataset, backbone)
     if same_axes:
         _draw_paper(axes[0], paper_reference.miou_curves(dataset, backbone), names, " (paper)")
         caption += " Dashed: the paper's Tables 3-6 for the same dataset and backbone."
@@ -160,8 +207,7 @@ def plot_compare(
             f" Right: the paper's {family} curves, for shape only - synthetic data is NOT comparable"
             " to the real dataset."
         )
-    figure.suptitle(caption, fontsize=8, y=0.0, va="bottom")
-    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    _caption(figure, caption)
     return figure
 
 
@@ -174,7 +220,8 @@ def plot_ablation(
 ) -> Figure:
     """Paper Fig. 8 for one dataset x backbone: the ablation strategies' curves, mean +- std over seeds.
 
-    The paper publishes Fig. 8 as a chart only (no table), so no paper overlay is drawn.
+    The paper publishes Fig. 8 as a chart only (no table), so no paper overlay is drawn. The caption
+    states the seed count, as in ``plot_compare``; the legend sits right of the axes.
     """
     _require(rounds, [*_GROUP, "seed", "labeled_pct", "miou"], "plot_ablation(rounds)")
     part = rounds[(rounds.dataset == dataset) & (rounds.backbone == backbone) & rounds.strategy.isin(strategies)]
@@ -183,10 +230,12 @@ def plot_ablation(
             f"plot_ablation: no runs of {list(strategies)} for {dataset} x {backbone}; "
             f"strategies present: {sorted(set(rounds.strategy))}"
         )
-    figure = Figure(figsize=(6.5, 4.6), layout="constrained")
+    figure = Figure(figsize=(8.5, 4.6), layout="constrained")
     ax = figure.subplots()
-    _draw_curves(ax, curve_stats(part), [s for s in strategies if s in set(part.strategy)])
+    stats = curve_stats(part)
+    _draw_curves(ax, stats, [s for s in strategies if s in set(part.strategy)])
     _style(ax, f"ablation (Fig. 8 style): {dataset} / {backbone}")
+    _caption(figure, _ours_caption(stats, dataset, backbone))
     return figure
 
 
@@ -222,8 +271,9 @@ def per_class_table(
 ) -> pd.DataFrame:
     """Paper Tables 1/7: per-class IoU (%) per strategy at a budget, mean over seeds.
 
-    IoU in % (the run files hold fractions). Rows: strategies (``source`` "ours"), plus the paper's rows (``source`` "paper") where the paper has
-    the table (SemanticKITTI, minkunet, 5 %). Columns: ``source, strategy, labeled_pct, seeds, mIoU`` and
+    IoU in % (the run files hold fractions). Rows: strategies (``source`` "ours"), plus the paper's rows
+    (``source`` "paper") where the paper has the table (SemanticKITTI, minkunet: RAND and ReDAL at 5 %, and
+    Full, the fully supervised model, at ``labeled_pct`` 100). Columns: ``source, strategy, labeled_pct, seeds, mIoU`` and
     one column per class (``class_names`` order, else first appearance). A class IoU that is missing
     (no ground truth) stays NaN and is left out of the mean.
     """
@@ -249,8 +299,9 @@ def per_class_table(
         ref = paper_reference.per_class_iou()
         order += [c for c in paper_reference.class_names() if c not in order]
         paper = ref.pivot_table(index="method", columns="class", values="iou").reindex(columns=order)
+        budget = ref.groupby("method").labeled_pct.first().reindex(paper.index).to_numpy()
         rows = pd.DataFrame({
-            "source": "paper", "strategy": paper.index, "labeled_pct": 5.0, "seeds": 3,
+            "source": "paper", "strategy": paper.index, "labeled_pct": budget, "seeds": 3,
             "mIoU": paper_reference.per_class_miou().reindex(paper.index).to_numpy(),
         })
         out = pd.concat([out, pd.concat([rows, paper.reset_index(drop=True)], axis=1)], ignore_index=True)
@@ -269,7 +320,8 @@ def class_distribution_table(
     """Paper Tables 2/8: labeled class distribution (per mille) per strategy at a budget, mean over seeds.
 
     Same row/column layout as ``per_class_table`` (without ``mIoU``); the paper's Full / RAND / ReDAL rows
-    are appended for SemanticKITTI with minkunet.
+    are appended for SemanticKITTI with minkunet (``labeled_pct`` 100 for Full, the whole training set;
+    NaN for RAND and ReDAL, whose budget the paper's Tables 2/8 do not print).
     """
     _require(
         class_distribution,
@@ -296,7 +348,8 @@ def class_distribution_table(
         ref = paper_reference.class_distribution()
         order += [c for c in paper_reference.class_names() if c not in order]
         paper = ref.pivot_table(index="method", columns="class", values="permille").reindex(columns=order)
-        rows = pd.DataFrame({"source": "paper", "strategy": paper.index, "labeled_pct": np.nan, "seeds": 3})
+        full = np.where(paper.index == paper_reference.FULL, 100.0, np.nan)
+        rows = pd.DataFrame({"source": "paper", "strategy": paper.index, "labeled_pct": full, "seeds": 3})
         out = pd.concat([out, pd.concat([rows, paper.reset_index(drop=True)], axis=1)], ignore_index=True)
     return out
 
@@ -306,6 +359,8 @@ def final_miou_table(rounds: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``dataset, backbone, strategy, rounds, seeds, labeled_pct, miou, miou_std, initial_miou,
     gain`` (gain = final - initial mIoU, mean over seeds), sorted by dataset, backbone, descending miou.
+    ``miou_std`` is the sample std (ddof=1) for two seeds or more and NaN (printed "-") for one seed, which
+    has no spread; ``seeds_caption(table.seeds)`` words a header for the table.
     """
     _require(rounds, ["run_id", "dataset", "backbone", "strategy", "seed", "round", "labeled_pct", "miou"], "final_miou_table")
     rounds = rounds.assign(miou=rounds.miou * 100.0)
@@ -322,7 +377,7 @@ def final_miou_table(rounds: pd.DataFrame) -> pd.DataFrame:
         initial_miou=("initial_miou", "mean"),
         gain=("gain", "mean"),
     ).reset_index()
-    table["miou_std"] = table["miou_std"].fillna(0.0)
+    table["miou_std"] = table["miou_std"].where(table.seeds >= 2)
     return table.sort_values(["dataset", "backbone", "miou"], ascending=[True, True, False]).reset_index(drop=True)
 
 
@@ -336,7 +391,8 @@ def verdict(final: pd.DataFrame) -> str:
     region-based strategy with diversity (ENT+Region+Div, ReDAL) beat the best scan-level one?
 
     "beat" needs the gap to exceed the larger of the two strategies' seed std; a smaller gap is reported
-    as within seed noise. Combos lacking either group say so.
+    as within seed noise. With one seed there is no std: a gap under 1 point is reported as no clear
+    winner, and the means are printed alone ("one seed"). Combos lacking either group say so.
     """
     _require(final, ["dataset", "backbone", "strategy", "miou", "miou_std", "seeds"], "verdict(final)")
     lines = []
@@ -349,11 +405,13 @@ def verdict(final: pd.DataFrame) -> str:
             continue
         r, s = region.iloc[0], scan.iloc[0]
         gap = r.miou - s.miou
-        noise = max(r.miou_std, s.miou_std)
+        noise = float(np.nanmax([r.miou_std, s.miou_std, 0.0]))
         seeds = int(min(r.seeds, s.seeds))
-        facts = (f"best region+diversity {r.strategy} {r.miou:.2f} +- {r.miou_std:.2f} vs best scan-level "
-                 f"{s.strategy} {s.miou:.2f} +- {s.miou_std:.2f} mIoU % ({seeds} seed(s), final round)")
-        if abs(gap) <= noise or seeds < 2 and abs(gap) < 1.0:
+        facts = (f"best region+diversity {r.strategy} {format_mean_std(r.miou, r.miou_std, r.seeds)} vs best "
+                 f"scan-level {s.strategy} {format_mean_std(s.miou, s.miou_std, s.seeds)} mIoU % (final round)")
+        if seeds < 2 and abs(gap) < 1.0:
+            word = f"no clear winner: the gap of {gap:+.2f} points is under 1 point with one seed (no spread measured)"
+        elif abs(gap) <= noise:
             word = f"no clear winner: the gap of {gap:+.2f} points is within the seeds' spread"
         elif gap > 0:
             word = f"region-based selection with diversity BEAT scan-level selection by {gap:.2f} points"

@@ -98,6 +98,7 @@ def test_03_to_05_write_figures_and_tables(study):
     assert set(final.strategy) == {"RAND", "ReDAL"} and (final.seeds == 1).all()
     note = (tmp / "results" / "tables" / "final_miou.md").read_text()
     assert "synthetic-indoor / minkunet:" in note and ("BEAT" in note or "NOT" in note or "no clear winner" in note)
+    assert note.startswith("## Final mIoU (%) per strategy, one seed\n") and "+-" not in note  # n = 1: the mean alone
     per_class = pd.read_csv(tmp / "results" / "tables" / f"per_class_{combo}.csv")
     assert list(per_class.columns[:5]) == ["source", "strategy", "labeled_pct", "seeds", "mIoU"]
     assert "ceiling" in per_class.columns and set(per_class.source) == {"ours"}

@@ -208,3 +208,80 @@ def test_curve_stats_matches_numpy_over_seeds(values):
     assert stats.miou == pytest.approx(percent.mean())
     assert stats.miou_std == pytest.approx(percent.std(ddof=1) if len(values) > 1 else 0.0, abs=1e-9)
     assert stats.seeds == len(values)
+
+
+# -- one seed, paper rows, legends outside the data -------------------------------------------------------
+def test_seeds_caption_and_mean_std():
+    assert plots.seeds_caption(1) == "one seed"
+    assert plots.seeds_caption([1, 1]) == "one seed"
+    assert plots.seeds_caption([3, 3]) == "mean +- std over 3 seeds"
+    assert plots.seeds_caption([3], spread=False) == "mean over 3 seeds"
+    mixed = plots.seeds_caption([1, 3])
+    assert "1-3 seeds" in mixed and "one seed: the mean alone" in mixed
+    with pytest.raises(ValueError, match=">= 1"):
+        plots.seeds_caption([0, 2])
+    assert plots.format_mean_std(54.0, float("nan"), 1) == "54.00 (one seed)"
+    assert plots.format_mean_std(54.0, 4.2426, 2) == "54.00 +- 4.24 (n=2)"
+
+
+def test_one_seed_prints_the_mean_alone_and_says_so():
+    rounds, _, _ = _frames()
+    single = rounds[rounds.seed == 0]
+    final = plots.final_miou_table(single)
+    assert final.miou_std.isna().all() and (final.seeds == 1).all()
+    row = plots.to_markdown(final).splitlines()[2].split(" | ")
+    assert row[list(final.columns).index("miou_std")] == "-"  # not 0.00
+    text = plots.verdict(final)
+    assert "+-" not in text and "ReDAL 51.00 (one seed)" in text and "RAND 40.00 (one seed)" in text
+    figure = plots.plot_compare(single, dataset="synthetic-indoor", backbone="minkunet")
+    caption = figure._suptitle.get_text()
+    assert "one seed" in caption and "+- std" not in caption and "band" not in caption
+    assert len(figure.axes[0].collections) == 0  # no std band for one seed
+    ablation = plots.plot_ablation(single, dataset="synthetic-indoor", backbone="minkunet")
+    assert "one seed" in ablation._suptitle.get_text()
+    # two seeds: mean +- std, with n stated
+    two = plots.plot_compare(rounds, dataset="synthetic-indoor", backbone="minkunet")
+    assert "mean +- std over 2 seeds (band)" in two._suptitle.get_text()
+    assert len(two.axes[0].collections) == 2
+    assert "ReDAL 54.00 +- 4.24 (n=2)" in plots.verdict(plots.final_miou_table(rounds))
+    assert plots.final_miou_table(rounds).miou_std.notna().all()
+
+
+def test_paper_full_row_is_full_supervision():
+    rounds, per_class, dist = _frames(dataset="semantickitti", backbone="minkunet")
+    table = plots.per_class_table(per_class, rounds, dataset="semantickitti", backbone="minkunet", budget_pct=5)
+    paper = table[table.source == "paper"].set_index("strategy")
+    assert paper.loc["Full", "labeled_pct"] == 100.0
+    assert paper.loc["RAND", "labeled_pct"] == 5.0 and paper.loc["ReDAL", "labeled_pct"] == 5.0
+    md = plots.to_markdown(table)
+    assert "| paper | Full | 100.00 |" in md and "| paper | Full | 5.00 |" not in md
+    dtable = plots.class_distribution_table(dist, rounds, dataset="semantickitti", backbone="minkunet")
+    assert dtable[dtable.source == "paper"].set_index("strategy").loc["Full", "labeled_pct"] == 100.0
+
+
+def _legend_boxes(figure):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure).draw()
+    renderer = figure.canvas.get_renderer()
+    boxes = []
+    for ax in figure.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        boxes.append((ax.get_window_extent(renderer), legend.get_window_extent(renderer)))
+    return figure.bbox, boxes
+
+
+@pytest.mark.parametrize("combo", [("semantickitti", "minkunet"), ("synthetic-outdoor", "minkunet"),
+                                   ("s3dis", "spvcnn")])
+def test_compare_legends_sit_outside_the_data(combo):
+    dataset, backbone = combo
+    rounds, _, _ = _frames(dataset=dataset, backbone=backbone)
+    figures = [plots.plot_compare(rounds, dataset=dataset, backbone=backbone),
+               plots.plot_ablation(rounds, dataset=dataset, backbone=backbone)]
+    for figure in figures:
+        page, boxes = _legend_boxes(figure)
+        for axes_box, legend_box in boxes:
+            assert not axes_box.overlaps(legend_box), (axes_box, legend_box)
+            assert page.x0 <= legend_box.x0 and legend_box.x1 <= page.x1 + 1  # inside the figure, not cut off
+            assert page.y0 <= legend_box.y0 and legend_box.y1 <= page.y1 + 1
