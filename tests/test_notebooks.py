@@ -108,9 +108,11 @@ def test_03_to_05_write_figures_and_tables(study):
 
 def test_06_explores_a_selection(study):
     tmp, configs, _ = study
-    run_dir = tmp / "results" / "runs" / configs[1]["run_id"]
+    assert configs[1]["active"]["strategy"] == "ReDAL"  # the study's one region-unit strategy
     out = tmp / "explore"
-    book = _execute("06_explore_selection", tmp, run_dir=str(run_dir), max_points=2000, out_dir=str(out))
+    # no run_dir: the notebook explores the best region strategy's run (not the alphabetically first, RAND)
+    book = _execute("06_explore_selection", tmp, results_dir=str(tmp / "results"), max_points=2000, out_dir=str(out))
+    assert f"{configs[1]['run_id']}: scan" in _text(book)
     views = sorted(p.stem.split("_", 1)[1] for p in out.glob("scan*.html"))
     assert views == ["errors", "ground_truth", "kmeans_clusters", "prediction", "region_score", "regions",
                      "selected_round"]
