@@ -25,12 +25,14 @@ Modules (each imports only those above it; this package re-exports the public AP
 - ``road_users``  vehicles, two-wheelers and pedestrians built of solids
 - ``outdoor``     ``_street_scene``: the street layout and its objects
 - ``scanner``     ``hdl64_elevations``, ``generate_sweep``, the ray caster (``_cast``, ``_intersect``)
+- ``drives``      ``drive_trajectory``, ``generate_drive`` -> ``Drive``: consecutive sweeps of one street
 - ``writers``     ``write_synthetic_indoor`` / ``write_synthetic_outdoor``, ``assign_areas`` /
   ``assign_sequences``, ``format_xyzrgb`` and the file-format helpers
 """
 
 from __future__ import annotations
 
+from .drives import MAX_DRIVE_FRAMES, Drive, drive_trajectory, generate_drive
 from .indoor import _ROOM_SPECS as _ROOM_SPECS
 from .indoor import generate_room
 from .scanner import MAX_RANGE, SENSOR_HEIGHT, generate_sweep, hdl64_elevations
@@ -54,13 +56,17 @@ from .writers import (
 __all__ = [
     "KITTI_RAW_IDS",
     "KITTI_THING_IDS",
+    "MAX_DRIVE_FRAMES",
     "MAX_RANGE",
     "SENSOR_HEIGHT",
+    "Drive",
     "VALIDATION_AREA",
     "VALIDATION_SEQUENCE",
     "assign_areas",
     "assign_sequences",
+    "drive_trajectory",
     "format_xyzrgb",
+    "generate_drive",
     "generate_room",
     "generate_sweep",
     "hdl64_elevations",
