@@ -217,6 +217,12 @@ class _SemanticKittiLayout(ScanDataset):
         #: (sequence, frame number | None) per scan; None where the file stem is not a number
         self._frames = [(sequence, int(stem) if stem.isdigit() else None) for sequence, stem in pairs]
         self._poses: dict[str, np.ndarray] = {}  # sequence -> (F, 4, 4) LiDAR-to-world, read on first use
+        #: sequence -> (frame numbers ascending, their dataset indices), both (n,) int64, numbered scans only
+        self._by_sequence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for sequence in sorted({sequence for sequence, _ in self._frames}):
+            found = sorted((f, j) for j, (s, f) in enumerate(self._frames) if s == sequence and f is not None)
+            numbers = np.array([f for f, _ in found], np.int64)
+            self._by_sequence[sequence] = (numbers, np.array([j for _, j in found], np.int64))
 
     def _index(self) -> list[tuple[str, tuple[Path | str, ...]]]:
         sequences = self.root / "sequences"
@@ -268,12 +274,11 @@ class _SemanticKittiLayout(ScanDataset):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0 (frames), got {value!r}")
         sequence, number = self.frame(i)
-        i = self._position(i)
-        found = [
-            (f, j) for j, (s, f) in enumerate(self._frames)
-            if s == sequence and f is not None and j != i and number - before <= f <= number + after
-        ]  # fmt: skip
-        return np.array([j for _, j in sorted(found)], np.int64)
+        numbers, indices = self._by_sequence[sequence]
+        lo = int(np.searchsorted(numbers, number - before, side="left"))
+        hi = int(np.searchsorted(numbers, number + after, side="right"))
+        window = indices[lo:hi]
+        return window[window != self._position(i)]  # a new array (boolean indexing copies)
 
     def _sequence_poses(self, sequence: str) -> np.ndarray | str:
         """(F, 4, 4) LiDAR-to-world poses of ``sequence``, or why it has none (a missing file). Bad files and a
