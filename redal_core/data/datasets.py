@@ -218,11 +218,14 @@ class _SemanticKittiLayout(ScanDataset):
         self._frames = [(sequence, int(stem) if stem.isdigit() else None) for sequence, stem in pairs]
         self._poses: dict[str, np.ndarray] = {}  # sequence -> (F, 4, 4) LiDAR-to-world, read on first use
         #: sequence -> (frame numbers ascending, their dataset indices), both (n,) int64, numbered scans only
+        found: dict[str, list[tuple[int, int]]] = {sequence: [] for sequence, _ in self._frames}
+        for j, (sequence, number) in enumerate(self._frames):
+            if number is not None:
+                found[sequence].append((number, j))
         self._by_sequence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for sequence in sorted({sequence for sequence, _ in self._frames}):
-            found = sorted((f, j) for j, (s, f) in enumerate(self._frames) if s == sequence and f is not None)
-            numbers = np.array([f for f, _ in found], np.int64)
-            self._by_sequence[sequence] = (numbers, np.array([j for _, j in found], np.int64))
+        for sequence, pairs in found.items():
+            pairs.sort()
+            self._by_sequence[sequence] = (np.array([f for f, _ in pairs], np.int64), np.array([j for _, j in pairs], np.int64))
 
     def _index(self) -> list[tuple[str, tuple[Path | str, ...]]]:
         sequences = self.root / "sequences"
@@ -289,12 +292,11 @@ class _SemanticKittiLayout(ScanDataset):
             if missing:
                 return f"sequence {sequence} has no {folder / missing[0]}"
             table = read_sequence_poses(folder)
-            numbers = [(f, n) for n, (s, f) in zip(self._names, self._frames, strict=True) if s == sequence and f is not None]
-            if numbers and max(numbers)[0] >= len(table):
-                last, name = max(numbers)
+            numbers, indices = self._by_sequence[sequence]
+            if len(numbers) and numbers[-1] >= len(table):
                 raise ValueError(
                     f"{folder / POSES_FILE}: {len(table)} pose rows, fewer than the frames of the sequence: scan "
-                    f"{name} needs row {last + 1} (one row per frame, from frame 0)"
+                    f"{self._names[indices[-1]]} needs row {numbers[-1] + 1} (one row per frame, from frame 0)"
                 )
             table.setflags(write=False)
             self._poses[sequence] = table
