@@ -14,7 +14,10 @@ import numpy as np
 
 from redal_core.active.seeding import PHASE_PREDICT, seed_torch
 
-__all__ = ["pool_unit_table"]
+__all__ = ["INTERFRAME_NEEDS", "pool_unit_table"]
+
+#: Needs that take the neighbouring frames' predictions (LiDAL).
+INTERFRAME_NEEDS = frozenset({"lidal_div", "lidal_ent", "centers"})
 
 
 def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state, r, device, rank, size):
@@ -32,30 +35,39 @@ def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state
         todo = [s for s in pool if label_state.open_regions(s).any()]  # scans with a unit left to label
     mine = shard(todo, rank, size)
     needs = set(strategy.needs)
+    interframe = bool(needs & INTERFRAME_NEEDS)
     need_model = bool(needs - {"color", "structure"})
-    mc_passes = config.active.mc_passes if "mc_entropy" in needs else 0
+    mc_passes = config.active.mc_passes if needs & {"mc_entropy", "bald"} else 0
     seed_torch(config.seed, r, PHASE_PREDICT)
+    predict_kw = {"voxel_size": config.dataset.voxel_size, "device": device, "batch_size": config.train.batch_size}
+    if interframe:  # every frame within reach is predicted once, in frame order (active.interframe)
+        from redal_core.active.interframe import FrameEvidence
+
+        frames = FrameEvidence(dataset, lambda i: next(predict(model, ScanSamples(dataset, [i], with_labels=False),
+                                                               **predict_kw)).probs)
     predictions = (
-        predict(model, ScanSamples(dataset, mine, with_labels=False), voxel_size=config.dataset.voxel_size,
-                device=device, mc_passes=mc_passes, batch_size=config.train.batch_size)
-        if need_model else iter(())
+        predict(model, ScanSamples(dataset, mine, with_labels=False), mc_passes=mc_passes, **predict_kw)
+        if need_model and not interframe else iter(())
     )
     predict_s = score_s = 0.0
     rows = []
     for s in mine:
         t0 = time.perf_counter()
-        pred = next(predictions) if need_model else None
+        pred = next(predictions) if need_model and not interframe else None
+        evidence = frames.scan(s) if interframe else None
         predict_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         region_ids = regions.region_ids(s)
         cues = regions.cues(s) if needs & {"color", "structure"} else {}
+        probs = evidence[0] if interframe else (None if pred is None else pred.probs)
         rows.append(scan_unit_rows(
             s, unit=strategy.unit, region_ids=region_ids, labeled_mask=label_state.closed_mask(s, region_ids),
-            needs=needs, probs=None if pred is None else pred.probs,
+            needs=needs, probs=probs,
             features=None if pred is None else pred.features, mc_probs=None if pred is None else pred.mc_probs,
             color=np.asarray(cues["color"]) if "color" in needs else None,
             structure=np.asarray(cues["structure"]) if "structure" in needs else None,
             num_classes=dataset.num_classes, scoring=config.active.scoring,
+            interframe=evidence[1] if interframe else None, world_xyz=evidence[2] if interframe else None,
         ))
         score_s += time.perf_counter() - t0
     if size > 1:

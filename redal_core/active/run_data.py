@@ -23,8 +23,10 @@ def config_generate_params(config: RunConfig) -> dict[str, Any]:
     """The generator parameters of a synthetic dataset config (what its root's marker must record)."""
     d = config.dataset
     g = d.generate
-    return generate_params(d.name, scans=g.scans, seed=g.seed,
-                           points_per_room=g.points_per_room if d.name == "synthetic-indoor" else None)
+    if d.name == "synthetic-indoor":
+        return generate_params(d.name, scans=g.scans, seed=g.seed, points_per_room=g.points_per_room)
+    return generate_params(d.name, scans=g.scans, seed=g.seed, beams=g.beams, azimuth_steps=g.azimuth_steps,
+                           frames_per_drive=g.frames_per_drive)
 
 
 def run_datasets(config: RunConfig, *, rank: int = 0, distributed: bool = False) -> tuple[Any, Any]:
@@ -55,12 +57,14 @@ class RunRegions:
         self.preset = config.dataset.vccs
         self.k = config.dataset.knn
         self.scoring = config.active.scoring
+        self.division = config.regions.division
+        self.cell = config.regions.grid_size
 
     def region_ids(self, i: int) -> np.ndarray:
-        """(N,) int64 region id of every point of scan i."""
+        """(N,) int64 region id of every point of scan i (VCCS, or grid cells: ``regions.division``)."""
         from redal_core.regions import scan_region_ids
 
-        return np.asarray(scan_region_ids(self.dataset, i, self.preset))
+        return np.asarray(scan_region_ids(self.dataset, i, self.preset, division=self.division, cell=self.cell))
 
     def cues(self, i: int) -> dict[str, np.ndarray]:
         """``color`` (N,) float32 and ``structure`` (N,) float32 of scan i."""
