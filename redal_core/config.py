@@ -112,6 +112,7 @@ class ActiveConfig:
     oracle: str = "simulated"
     scoring: str = "official"  # official: the official code's scale of Eq. 1-3; paper: Eq. 1-3 as printed
     trim_top: float | None = None  # keep this top fraction of candidate regions by score before k-means
+    pseudo_labels: bool = False  # LiDAL only: its pseudo-labels of agreeing regions for the next round
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -406,6 +407,9 @@ def _resolve(config: RunConfig, source: str) -> RunConfig:
             f"which {d.name!r} " + ("does not have" if d.family != "semantickitti" else
                                     "writes only with dataset.generate.frames_per_drive set (e.g. 10)")
         )
+    if config.active.pseudo_labels and strategy.name != "LiDAL":
+        raise ValueError(f"{_where('active', 'pseudo_labels', source)} applies to the LiDAL strategy only, not to "
+                         f"{strategy.name!r}; remove it")
     active = dataclasses.replace(config.active, strategy=strategy.name)
     train = dataclasses.replace(config.train, transforms=_resolve_transforms(config.train, dataset, source))
     regions = dataclasses.replace(config.regions, division=config.regions.division or strategy.division)

@@ -219,7 +219,7 @@ def drives(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("peers")
-@pytest.mark.parametrize("strategy", PEERS)
+@pytest.mark.parametrize("strategy", [*PEERS, "LiDAL+pseudo"])
 def test_every_peer_completes_two_rounds(tmp_path, drives, strategy, monkeypatch):
     from redal_core.active.loop import run
     from redal_core.config import RunConfig
@@ -231,7 +231,8 @@ def test_every_peer_completes_two_rounds(tmp_path, drives, strategy, monkeypatch
                     "generate": {"scans": 12, "seed": 1, "beams": 16, "azimuth_steps": 256, "frames_per_drive": 6}},
         "model": {"name": "spvcnn", "width": 0.125, "backend": "torch"},
         "train": {"epochs_init": 1, "epochs_finetune": 1, "batch_size": 4, "device": "cpu"},
-        "active": {"strategy": strategy, "x_init": 20.0, "x_active": 5.0, "rounds": 2, "mc_passes": 2},
+        "active": {"strategy": strategy.removesuffix("+pseudo"), "x_init": 20.0, "x_active": 5.0, "rounds": 2,
+                   "mc_passes": 2, "pseudo_labels": strategy.endswith("+pseudo")},
     })
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -244,3 +245,35 @@ def test_every_peer_completes_two_rounds(tmp_path, drives, strategy, monkeypatch
         assert not selection.duplicated(["scan", "region"]).any()
     if strategy == "Annotator":
         assert RunConfig.from_yaml(run_dir / "params.yaml").regions.division == "grid"
+    if strategy == "LiDAL+pseudo":
+        from redal_core.active.pseudo import pseudo_labels_of
+        from redal_core.results import RunPaths
+
+        paths = RunPaths(run_dir)
+        first, files = pseudo_labels_of(paths, 0)
+        second, _ = pseudo_labels_of(paths, 1)
+        assert first and not first & second  # alternating: never pseudo-labeled twice in a row
+        for r, pairs in ((0, first), (1, second)):
+            selected = pd.read_csv(run_dir / "selections" / f"round_{r:02d}.csv")
+            assert not pairs & set(zip(selected["scan"], selected["region"], strict=True))
+        labels = np.load(next(iter(files.values())))
+        assert (labels != -100).any() and (labels == -100).any()
+    else:
+        assert not (run_dir / "pseudo").exists()
+
+
+def test_pseudo_labels_apply_to_lidal_only():
+    from redal_core.config import RunConfig
+
+    with pytest.raises(ValueError, match=r"active.pseudo_labels' applies to the LiDAL strategy only"):
+        RunConfig.from_dict({"active": {"strategy": "ReDAL", "pseudo_labels": True}})
+
+
+def test_lidal_pseudo_walk_prefers_agreement():
+    divergence = np.array([0.9, 0.2, 0.0, 0.1])
+    entropy = np.array([1.0, 0.5, 0.1, 2.0])
+    centers = np.array([[0.0, 0, 0], [100.0, 0, 0], [200.0, 0, 0], [102.0, 0, 0]])
+    taken, _ = lidal_walk(divergence, entropy, centers, np.full(4, 10), 100, pseudo=True)
+    # ascending divergence, the evidence-free region (D = 0) skipped; region 3 (D 0.1) is taken first and
+    # region 1 (2 m away, LOWER entropy) replaces it
+    assert taken.tolist() == [1, 0]

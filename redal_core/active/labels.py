@@ -2,7 +2,7 @@
 
 ``TrainLabels(i, scan)`` gives scan i's training labels: the ground truth, or an annotator's label where
 ``redal import`` wrote one (``annotations/<scan>.npy``), kept only where the label state says labeled
-(IGNORE_INDEX elsewhere). ``apply_human_labels`` reads the label state ``redal import`` left behind after a
+(IGNORE_INDEX elsewhere), plus LiDAL's pseudo-labels where given (``active.pseudo``). ``apply_human_labels`` reads the label state ``redal import`` left behind after a
 round's selection and checks that it extends the run's own.
 """
 
@@ -25,12 +25,14 @@ class TrainLabels:
     region_of : ``region_of(i) -> (N,) int64`` region ids of scan i (the run's cached VCCS regions).
     """
 
-    def __init__(self, *, human: bool, paths: RunPaths, dataset: Any, region_of: Any, label_state: Any) -> None:
+    def __init__(self, *, human: bool, paths: RunPaths, dataset: Any, region_of: Any, label_state: Any,
+                 pseudo: dict[int, Any] | None = None) -> None:
         self.human = human
         self.paths = paths
         self.dataset = dataset
         self.region_of = region_of
         self.label_state = label_state
+        self.pseudo = pseudo or {}  # scan -> .npy of pseudo-labels (active.pseudo), used where not labeled
 
     def __call__(self, i: int, scan: Any) -> np.ndarray:
         labels = np.asarray(scan.labels, np.int64)
@@ -42,7 +44,11 @@ class TrainLabels:
                     f"({self.dataset.scan_names[i]}) of {labels.shape[0]} points"
                 )
             labels = np.where(annotation != IGNORE_INDEX, annotation.astype(np.int64), labels)
-        return self.label_state.training_labels(i, self.region_of(i), labels)
+        labels = self.label_state.training_labels(i, self.region_of(i), labels)
+        if i in self.pseudo:
+            pseudo = np.load(self.pseudo[i])
+            labels = np.where(labels == IGNORE_INDEX, pseudo, labels)
+        return labels
 
 
 def apply_human_labels(paths: RunPaths, round_: int, label_state: Any, rank: int) -> Any:

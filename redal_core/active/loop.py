@@ -91,6 +91,7 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     from redal_core.active.labels import TrainLabels, apply_human_labels
     from redal_core.active.pool import LabelState
     from redal_core.active.pool_table import pool_unit_table
+    from redal_core.active.pseudo import choose_pseudo, pseudo_labels_of, write_pseudo
     from redal_core.active.run_data import RunRegions, run_datasets
     from redal_core.active.strategies import STRATEGIES, StrategyParams
     from redal_core.active.training import train_round
@@ -162,10 +163,16 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         labeled_scans = [s for s in pool if label_state.labeled_regions(s).any()]
         label_fn = TrainLabels(human=a.oracle == "human", paths=paths, dataset=train_ds,
                                region_of=regions.region_ids, label_state=label_state)
+        pseudo_pairs, pseudo_files = pseudo_labels_of(paths, r - 1) if a.pseudo_labels else (set(), {})
+        train_labels = label_fn
+        if pseudo_files:  # LiDAL's pseudo-labels of the previous round train this round only
+            train_labels = TrainLabels(human=a.oracle == "human", paths=paths, dataset=train_ds,
+                                       region_of=regions.region_ids, label_state=label_state, pseudo=pseudo_files)
 
         apply_threads(threads)  # train (or reuse this round's checkpoint, written right after training)
         t0 = time.perf_counter()
-        train_round(config, paths, model, train_ds, labeled_scans, label_fn, r, device, progress=progress,
+        train_round(config, paths, model, train_ds, sorted(set(labeled_scans) | set(pseudo_files)), train_labels,
+                    r, device, progress=progress,
                     fault=fault, rank=rank, distributed=distributed, val_miou=lambda: _miou(val_iou()))
         times["train_s"] = time.perf_counter() - t0
 
@@ -187,6 +194,11 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
             selection = strategy.select(table, budget_points=label_state.budget_points(a.x_active),
                                         rng=round_rng(config.seed, r, PHASE_SELECT), params=params)
             times["select_s"] = score_s + time.perf_counter() - t0
+            if a.pseudo_labels and rank == 0:
+                chosen = choose_pseudo(table, set(zip(selection.scan.tolist(), selection.region.tolist(), strict=True)),
+                                       pseudo_pairs, label_state.budget_points(a.x_active))
+                write_pseudo(paths, r, chosen, lambda s: _argmax(model, train_ds, s, config, device),
+                             regions.region_ids)
 
         # write the round: metrics and selection, then label state, then state.json (last)
         summary = RoundSummary(
@@ -247,6 +259,15 @@ def cli_run(args: argparse.Namespace) -> int:
 # -- pieces of a round ----------------------------------------------------------------------------------
 def _miou(iou: np.ndarray) -> float:
     return float(np.nanmean(iou)) if not np.isnan(iou).all() else float("nan")
+
+
+def _argmax(model: Any, dataset: Any, scan: int, config: RunConfig, device: Any) -> np.ndarray:
+    """(N,) int64 the model's predicted class of every point of ``scan``."""
+    from redal_core.engine import ScanSamples, predict
+
+    samples = ScanSamples(dataset, [scan], with_labels=False)
+    pred = next(predict(model, samples, voxel_size=config.dataset.voxel_size, device=device, batch_size=1))
+    return pred.probs.argmax(axis=1).astype(np.int64)
 
 
 def _class_distribution(dataset: Any, labeled_scans: list[int], label_fn: Callable) -> np.ndarray:

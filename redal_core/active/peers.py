@@ -46,15 +46,26 @@ def lidal_walk(
     points: np.ndarray,
     budget_points: int,
     dedup_m: float = LIDAL_DEDUP_M,
+    *,
+    pseudo: bool = False,
 ) -> tuple[np.ndarray, bool]:
     """LiDAL's greedy selection; returns ``(taken (k,) int64 positions in the order taken, exhausted)``.
 
     divergence, entropy : (C,) float region means of the inter-frame divergence and entropy
     centers : (C, 3) float region centres in world coordinates (different sequences far apart)
     points  : (C,) int points per region; budget_points : the round's budget
+    pseudo  : LiDAL's pseudo-label choice ("SL Strategy") instead: ascending divergence, regions with no
+              inter-frame evidence (divergence 0) skipped, the LOWER entropy kept among close regions
     exhausted : True when the candidates ran out before the budget was reached (no region overflowed).
     """
-    order = np.argsort(-np.asarray(divergence, np.float64), kind="stable")
+    divergence = np.asarray(divergence, np.float64)
+    entropy = np.asarray(entropy, np.float64)
+    if pseudo:
+        order = np.argsort(divergence, kind="stable")
+        order = order[divergence[order] > 0]
+        entropy = -entropy  # "replace when higher" on -E keeps the lower entropy
+    else:
+        order = np.argsort(-divergence, kind="stable")
     centers = np.asarray(centers, np.float64)
     taken = np.empty(order.size, np.int64)  # candidate positions, in the order taken (swaps keep the slot)
     n = 0
