@@ -30,6 +30,9 @@ BACKENDS = ("auto", "torch", "spconv", "minkowski", "torchsparse")
 VCCS_PRESETS = ("s3dis", "semantickitti")
 ORACLES = ("simulated", "human")
 KEEP_CHECKPOINTS = ("all", "last")
+AUGMENT = ("official", "none", "custom")
+SCORING = ("official", "paper")
+FINE_TUNE_FROM = ("last", "best_val")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
@@ -60,6 +63,13 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RegionsConfig:
+    """How regions are made selectable (beyond the VCCS preset ``dataset.vccs``)."""
+
+    min_points: int = 0  # regions under this many points are never selected nor labeled (official code: 100)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelConfig:
     name: str = "minkunet"
     width: float = 1.0
@@ -76,6 +86,9 @@ class TrainConfig:
     eval_every_round: bool = True
     keep_checkpoints: str = "all"  # "last": delete round r-1's model checkpoint once round r is complete
     threads: int | None = None  # CPU threads (torch, numba, OpenMP/BLAS); None: cores // jobs (redal_core.threads)
+    augment: str = "official"  # official: the official code's pipeline for the dataset family; none; custom
+    transforms: dict[str, dict[str, Any]] | None = None  # resolved: the pipeline (redal_core.data.augment)
+    fine_tune_from: str = "last"  # best_val: the round's best validation mIoU of its last epochs (official code)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +104,8 @@ class ActiveConfig:
     decay: float = 0.95
     mc_passes: int = 10
     oracle: str = "simulated"
+    scoring: str = "official"  # official: the official code's scale of Eq. 1-3; paper: Eq. 1-3 as printed
+    trim_top: float | None = None  # keep this top fraction of candidate regions by score before k-means
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +116,7 @@ class RunConfig:
     run_id: str | None = None  # resolved: default_run_id(config) when not given
     results_dir: str = "results"
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    regions: RegionsConfig = field(default_factory=RegionsConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     active: ActiveConfig = field(default_factory=ActiveConfig)
@@ -207,6 +223,8 @@ def _type_name(tp: Any) -> str:
         return "null"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
+    if typing.get_origin(tp) is dict:
+        return "a mapping"
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
@@ -231,7 +249,14 @@ def _convert(value: Any, tp: Any, section: str, key: str, source: str) -> Any:
         raise ValueError(
             f"{_where(section, key, source)} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})"
         )
+    if typing.get_origin(tp) is dict:
+        return _plain(value)
     return float(value) if tp is float else value
+
+
+def _plain(value: Any) -> Any:
+    """Nested mappings as plain dicts (a YAML-able copy)."""
+    return {key: _plain(item) for key, item in value.items()} if isinstance(value, Mapping) else value
 
 
 def _matches(value: Any, tp: Any) -> bool:
@@ -241,6 +266,8 @@ def _matches(value: Any, tp: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if typing.get_origin(tp) is dict:
+        return isinstance(value, Mapping)
     return isinstance(value, tp)
 
 
@@ -307,6 +334,10 @@ def _check_ranges(config: RunConfig, source: str) -> None:
     need(math.isfinite(t.lr) and t.lr > 0, "train", "lr", t.lr, "a number > 0")
     need(t.batch_size >= 1, "train", "batch_size", t.batch_size, "an integer >= 1")
     choice("train", "keep_checkpoints", t.keep_checkpoints, KEEP_CHECKPOINTS)
+    choice("train", "augment", t.augment, AUGMENT)
+    choice("train", "fine_tune_from", t.fine_tune_from, FINE_TUNE_FROM)
+    need(config.regions.min_points >= 0, "regions", "min_points", config.regions.min_points,
+         "an integer >= 0 (0: every region is selectable)")
     need(t.threads is None or t.threads >= 1, "train", "threads", t.threads, "null (cores // jobs) or an integer >= 1")
     if not _DEVICE.match(t.device):
         raise ValueError(f"{_where('train', 'device', source)} = {t.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N")
@@ -328,6 +359,9 @@ def _check_ranges(config: RunConfig, source: str) -> None:
     need(math.isfinite(a.decay) and 0 < a.decay <= 1, "active", "decay", a.decay, "a number in (0, 1]")
     need(a.mc_passes >= 1, "active", "mc_passes", a.mc_passes, "an integer >= 1")
     choice("active", "oracle", a.oracle, ORACLES)
+    choice("active", "scoring", a.scoring, SCORING)
+    need(a.trim_top is None or (math.isfinite(a.trim_top) and 0 < a.trim_top <= 1), "active", "trim_top", a.trim_top,
+         "null (cluster every candidate) or a fraction in (0, 1]")
 
 
 def _resolve(config: RunConfig, source: str) -> RunConfig:
@@ -339,7 +373,29 @@ def _resolve(config: RunConfig, source: str) -> RunConfig:
         generate=(d.generate or GenerateConfig()) if synthetic else None,
         vccs=d.vccs if d.vccs is not None else d.family,
     )
-    resolved = dataclasses.replace(config, dataset=dataset)
+    from redal_core.active.strategies import STRATEGIES  # numpy-only, cheap
+
+    active = dataclasses.replace(config.active, strategy=STRATEGIES.canonical(config.active.strategy))
+    train = dataclasses.replace(config.train, transforms=_resolve_transforms(config.train, dataset, source))
+    resolved = dataclasses.replace(config, dataset=dataset, active=active, train=train)
     if resolved.run_id is None:
         resolved = dataclasses.replace(resolved, run_id=default_run_id(resolved))
     return resolved
+
+
+def _resolve_transforms(t: TrainConfig, d: DatasetConfig, source: str) -> dict[str, dict[str, Any]]:
+    """The training pipeline ``train.transforms`` that ``train.augment`` names, validated."""
+    from redal_core.data.augment import check_transforms, official_transforms
+
+    where = f"{source}: train.transforms"
+    has_color = d.family == "s3dis"
+    wanted = {"official": official_transforms(d.family), "none": {}}.get(t.augment)
+    if t.augment == "custom":
+        if t.transforms is None:
+            raise ValueError(f"{_where('train', 'augment', source)} = 'custom' needs train.transforms "
+                             "(a mapping of transform name -> parameters; see redal_core/data/augment.py)")
+        return check_transforms(t.transforms, has_color=has_color, where=where)
+    if t.transforms is not None and check_transforms(t.transforms, has_color=has_color, where=where) != wanted:
+        raise ValueError(f"{_where('train', 'transforms', source)} differs from the {t.augment!r} pipeline of "
+                         f"{d.family}; set train.augment: custom to train with your own transforms")
+    return wanted

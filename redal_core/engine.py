@@ -17,6 +17,7 @@ generator, which the caller seeds (the loop seeds it from ``(seed, round)``).
 
 from __future__ import annotations
 
+import copy
 import gc
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -39,8 +40,10 @@ Sample = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 class ScanSamples(Sequence):
     """Lazy ``(xyz, feats, labels)`` samples of a dataset's scans ``indices``.
 
-    label_fn : ``label_fn(index, scan) -> (N,) int64`` training labels (IGNORE_INDEX where unlabeled);
-               None gives the ground truth; ``with_labels=False`` gives None (prediction).
+    label_fn   : ``label_fn(index, scan) -> (N,) int64`` training labels (IGNORE_INDEX where unlabeled);
+                 None gives the ground truth; ``with_labels=False`` gives None (prediction).
+    transforms : a training pipeline (``redal_core.data.augment``) that ``augmented(j, rng)`` applies;
+                 ``samples[j]`` is never augmented.
     """
 
     def __init__(
@@ -50,26 +53,37 @@ class ScanSamples(Sequence):
         *,
         label_fn: Callable[[int, Any], np.ndarray] | None = None,
         with_labels: bool = True,
+        transforms: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.dataset = dataset
         self.indices = [int(i) for i in indices]
         self.label_fn = label_fn
         self.with_labels = with_labels
+        self.transforms = transforms or {}
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, j: int) -> Sample:  # type: ignore[override]
+        return self.augmented(j, None)
+
+    def augmented(self, j: int, rng: np.random.Generator | None) -> Sample:
+        """Sample j with the training pipeline applied, drawing from ``rng`` (None: not augmented)."""
         index = self.indices[j]
         scan = self.dataset[index]
-        feats = input_features(scan.xyz, scan.rgb, scan.intensity)
+        xyz, rgb = scan.xyz, scan.rgb
+        if rng is not None and self.transforms:
+            from redal_core.data.augment import apply_transforms
+
+            xyz, rgb = apply_transforms(xyz, rgb, rng, self.transforms)
+        feats = input_features(xyz, rgb, scan.intensity)
         if not self.with_labels:
             labels = None
         elif self.label_fn is None:
             labels = np.asarray(scan.labels, np.int64)
         else:
             labels = self.label_fn(index, scan)
-        return np.asarray(scan.xyz, np.float32), feats, labels
+        return np.asarray(xyz, np.float32), feats, labels
 
 
 # -- devices and processes ------------------------------------------------------------------------------
@@ -147,11 +161,14 @@ def _unwrap(model: nn.Module) -> nn.Module:
 # -- training -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrainResult:
-    """optimizer_state : the Adam state after the last step (to fine-tune from, or checkpoint);
-    epoch_losses : mean training loss of each epoch (averaged over ranks)."""
+    """optimizer_state : the Adam state of the returned model (to fine-tune from, or checkpoint);
+    epoch_losses : mean training loss of each epoch (averaged over ranks);
+    best_epoch, best_score : the epoch whose model ``keep_best`` chose and its score (None without it)."""
 
     optimizer_state: dict[str, Any]
     epoch_losses: list[float]
+    best_epoch: int | None = None
+    best_score: float | None = None
 
 
 def train(
@@ -168,6 +185,9 @@ def train(
     progress: bool = True,
     desc: str = "train",
     on_epoch: Callable[[int], None] | None = None,
+    augment: bool = False,
+    keep_best: Callable[[], float] | None = None,
+    best_from_epoch: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place with Adam(lr) and cross entropy ignoring ``IGNORE_INDEX``.
 
@@ -175,6 +195,12 @@ def train(
     epochs  : passes over ``samples`` (0 returns at once); each epoch draws a permutation from ``rng``
     optimizer_state : an Adam ``state_dict`` to continue from (fine-tuning), or None (from scratch)
     on_epoch : called with the epoch number (0-based) after each epoch
+    augment : draw each sample through ``samples.augmented(j, gen)`` (``ScanSamples``' training pipeline),
+              ``gen = default_rng([s, j])`` with one ``s`` drawn from ``rng`` per epoch after its permutation
+              (so a sample's augmentation depends on the epoch and the sample only, not on the batch order
+              or the process that reads it); False draws nothing more from ``rng``
+    keep_best : after each epoch >= ``best_from_epoch``, called for a score (e.g. validation mIoU); the
+              model and optimizer state of the best-scoring epoch (first on ties) are restored at the end
     Under DDP every rank draws the same permutation and takes every ``world``-th batch; the batch list
     is padded (wrapping around) to a multiple of the world size so every rank takes as many steps.
     """
@@ -200,15 +226,26 @@ def train(
     criterion = torch.nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
     losses: list[float] = []
     bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, leave=False)
+    if augment and not hasattr(samples, "augmented"):
+        raise ValueError(f"augment=True needs samples with an augmented(j, rng) method (ScanSamples), got "
+                         f"{type(samples).__name__}")
+    best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None
     for epoch in bar:
         order = rng.permutation(len(samples))
+        epoch_seed = int(rng.integers(2**63)) if augment else None
+
+        def sample(j: int, epoch_seed=epoch_seed):
+            if epoch_seed is None:
+                return samples[j]
+            return samples.augmented(j, np.random.default_rng([epoch_seed, j]))  # type: ignore[attr-defined]
+
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if size > 1 and len(batches) % size:
             batches += batches[: size - len(batches) % size]
         net.train()
         total = torch.zeros(2, dtype=torch.float64, device=device)
         for chunk in batches[rank::size]:
-            batch = collate([samples[int(j)] for j in chunk], voxel_size).to(device)
+            batch = collate([sample(int(j)) for j in chunk], voxel_size).to(device)
             logits, _ = net(batch)
             loss = criterion(logits, batch.labels)
             optimizer.zero_grad(set_to_none=True)
@@ -219,16 +256,24 @@ def train(
             torch.distributed.all_reduce(total)
         losses.append(float(total[0] / total[1]))
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        if keep_best is not None and epoch >= best_from_epoch:
+            score = float(keep_best())
+            if best is None or score > best[0]:
+                best = (score, epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
         if on_epoch is not None:
             on_epoch(epoch)
     bar.close()
+    if best is not None:
+        model.load_state_dict(best[2])
+        optimizer.load_state_dict(best[3])
     if net is not model:
         # Release DDP's reducer (and the gloo Work objects it holds) now, not at interpreter shutdown: torch
         # 2.13 keeps the gloo group's worker thread alive once DDP used it, and a Work destroyed while the
         # interpreter exits makes that thread call std::terminate in a rank whose work is done.
         del net
         gc.collect()
-    return TrainResult(optimizer_state=optimizer.state_dict(), epoch_losses=losses)
+    return TrainResult(optimizer_state=optimizer.state_dict(), epoch_losses=losses,
+                       best_epoch=None if best is None else best[1], best_score=None if best is None else best[0])
 
 
 # -- evaluation -----------------------------------------------------------------------------------------

@@ -288,16 +288,19 @@ def prepare_data(configs: Sequence[Mapping[str, Any]], *, regions: bool = True, 
 
     For every distinct dataset of ``configs``: generate a synthetic dataset whose root is absent (as the loop
     would, but once: parallel runs would otherwise write the same files at the same time) and, with
-    ``regions``, fill the region cache (``scan_regions``) of the training scans the runs will use, so that
+    ``regions``, fill the region cache (regions, and cues where the strategy uses them) of the training scans the runs will use, so that
     parallel runs read it instead of each computing it. Relative roots resolve against the current folder.
     """
+    from redal_core.active.strategies import STRATEGIES
     from redal_core.config import SYNTHETIC
 
     seen: set[str] = set()
     for raw in configs:
         config = RunConfig.from_dict(raw, source="sweep run")
         d = config.dataset
-        key = repr((d.name, d.root, d.cache_dir, d.generate, d.vccs, d.knn, d.max_train_scans))
+        cues = bool(STRATEGIES.get(config.active.strategy).needs & {"color", "structure"})
+        key = repr((d.name, d.root, d.cache_dir, d.generate, d.vccs, d.knn, d.max_train_scans,
+                    config.active.scoring if cues else None))
         if key in seen:
             continue
         seen.add(key)
@@ -311,14 +314,13 @@ def prepare_data(configs: Sequence[Mapping[str, Any]], *, regions: bool = True, 
                 print(f"generated {d.name} ({d.generate.scans} scans) under {root} in "
                       f"{time.perf_counter() - started:.0f} s", flush=True)
         if regions:
+            from redal_core.active.run_data import RunRegions
             from redal_core.data.datasets import build_dataset
-            from redal_core.regions import scan_regions
 
             started = time.perf_counter()
             train = build_dataset(d.name, root, "train", cache_dir=d.cache_dir)
             count = len(train) if d.max_train_scans is None else min(d.max_train_scans, len(train))
-            for i in range(count):
-                scan_regions(train, i, d.vccs, d.knn)
+            RunRegions(config, train).warm(list(range(count)), cues=cues)
             if echo:
                 print(f"regions of {count} {d.name} training scans ready in {time.perf_counter() - started:.0f} s",
                       flush=True)

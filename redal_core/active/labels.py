@@ -55,8 +55,9 @@ def apply_human_labels(paths: RunPaths, round_: int, label_state: Any, rank: int
     imported = LabelState.load(paths.label_state)
     before = np.concatenate(label_state.round_of)
     after = np.concatenate(imported.round_of) if imported.num_scans == label_state.num_scans else None
+    open_before = before == -1  # unlabeled then; labeled and excluded regions must be as they were
     if after is None or after.shape != before.shape or not (
-        np.array_equal(after[before >= 0], before[before >= 0]) and set(np.unique(after[before < 0])) <= {-1, round_ + 1}
+        np.array_equal(after[~open_before], before[~open_before]) and set(np.unique(after[open_before])) <= {-1, round_ + 1}
     ):
         raise ValueError(f"{paths.label_state} does not extend the label state saved after round {round_} "
                          f"({paths.round_label_state(round_)}); was it written by another run?")

@@ -49,7 +49,10 @@ from redal_core.results import (
 )
 from redal_core.threads import apply_threads, resolve_threads
 
-__all__ = ["RoundSummary", "cli_run", "run", "validate_run"]
+__all__ = ["BEST_VAL_EPOCHS", "RoundSummary", "cli_run", "run", "validate_run"]
+
+#: ``train.fine_tune_from: best_val`` chooses among a round's last epochs (the official code: 20).
+BEST_VAL_EPOCHS = 20
 
 @dataclass(frozen=True)
 class RoundSummary:
@@ -119,13 +122,15 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     n_val = len(val_ds) if config.dataset.max_val_scans is None else min(config.dataset.max_val_scans, len(val_ds))
     regions = RunRegions(config, train_ds)
     if rank == 0:
-        regions.warm(pool)
+        regions.warm(pool, cues=bool(strategy.needs & {"color", "structure"}))
         _remove_stale_temporaries(paths.root)
     barrier(distributed)
 
     if state is None:
+        # regions.min_points concerns region units (the official region pipeline); a scan unit labels every point
+        min_points = config.regions.min_points if strategy.unit == "region" else 0
         label_state = LabelState.initial([regions.sizes(i) for i in pool], config.active.x_init,
-                                         round_rng(config.seed, 0, PHASE_INIT))
+                                         round_rng(config.seed, 0, PHASE_INIT), min_points=min_points)
         validate_run(config, train_ds, model=model, label_state=label_state)
         start = 0
         if rank == 0:
@@ -140,8 +145,18 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         start = last + 1
         say(f"{config.run_id}: resuming after round {last} from {paths.root}")
 
+    def val_iou() -> np.ndarray:
+        """(K,) per-class IoU of the model on every point of the validation scans (NaN: class absent)."""
+        from redal_core.engine import evaluate
+        from redal_core.metrics import per_class_iou
+
+        return per_class_iou(evaluate(model, val_ds, list(range(n_val)), voxel_size=config.dataset.voxel_size,
+                                      device=device, num_classes=train_ds.num_classes,
+                                      batch_size=config.train.batch_size))
+
     a = config.active
-    params = StrategyParams(alpha=a.alpha, beta=a.beta, gamma=a.gamma, clusters=a.clusters, decay=a.decay)
+    params = StrategyParams(alpha=a.alpha, beta=a.beta, gamma=a.gamma, clusters=a.clusters, decay=a.decay,
+                            trim_top=a.trim_top)
     K = a.rounds
     for r in range(start, K + 1):
         t_round = time.perf_counter()
@@ -152,21 +167,14 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
 
         apply_threads(threads)  # train (or reuse this round's checkpoint, written right after training)
         t0 = time.perf_counter()
-        _train_round(config, paths, model, train_ds, labeled_scans, label_fn, r, device,
-                     progress=progress, fault=fault, rank=rank, distributed=distributed)
+        _train_round(config, paths, model, train_ds, labeled_scans, label_fn, r, device, progress=progress,
+                     fault=fault, rank=rank, distributed=distributed, val_miou=lambda: _miou(val_iou()))
         times["train_s"] = time.perf_counter() - t0
 
         apply_threads(threads)  # evaluate on all points of the validation scans
         t0 = time.perf_counter()
-        iou = np.full(train_ds.num_classes, np.nan)
-        if config.train.eval_every_round or r == K:
-            from redal_core.engine import evaluate
-            from redal_core.metrics import per_class_iou
-
-            conf = evaluate(model, val_ds, list(range(n_val)), voxel_size=config.dataset.voxel_size, device=device,
-                            num_classes=train_ds.num_classes, batch_size=config.train.batch_size)
-            iou = per_class_iou(conf)
-        miou = float(np.nanmean(iou)) if not np.isnan(iou).all() else float("nan")
+        iou = val_iou() if config.train.eval_every_round or r == K else np.full(train_ds.num_classes, np.nan)
+        miou = _miou(iou)
         times["eval_s"] = time.perf_counter() - t0
         maybe_fault(fault, "eval", r)
 
@@ -240,9 +248,17 @@ def cli_run(args: argparse.Namespace) -> int:
 
 
 # -- pieces of a round ----------------------------------------------------------------------------------
+def _miou(iou: np.ndarray) -> float:
+    return float(np.nanmean(iou)) if not np.isnan(iou).all() else float("nan")
+
+
 def _train_round(config, paths, model, dataset, labeled_scans, label_fn, r, device, *, progress, fault, rank,
-                 distributed) -> None:
-    """Round r's training, leaving ``checkpoints/round_r.pt`` (model + Adam state) behind."""
+                 distributed, val_miou) -> None:
+    """Round r's training, leaving ``checkpoints/round_r.pt`` (model + Adam state) behind.
+
+    ``train.fine_tune_from: best_val`` keeps the model of the epoch with the best validation mIoU among the
+    round's last ``BEST_VAL_EPOCHS`` epochs (the official code's choice, made on the evaluation split);
+    ``last`` keeps the last epoch's. Either way the next round fine-tunes from this checkpoint."""
     import torch
 
     from redal_core.engine import ScanSamples, barrier, train
@@ -259,11 +275,14 @@ def _train_round(config, paths, model, dataset, labeled_scans, label_fn, r, devi
         optimizer_state = saved["optimizer"]
     epochs = config.train.epochs_init if r == 0 else config.train.epochs_finetune
     seed_torch(config.seed, r, PHASE_TRAIN)
-    samples = ScanSamples(dataset, labeled_scans, label_fn=label_fn)
+    samples = ScanSamples(dataset, labeled_scans, label_fn=label_fn, transforms=config.train.transforms)
     on_epoch = (lambda epoch: maybe_fault(fault, "train", r)) if fault else None
+    best = config.train.fine_tune_from == "best_val"
     result = train(model, samples, epochs=epochs, lr=config.train.lr, batch_size=config.train.batch_size,
                    voxel_size=config.dataset.voxel_size, device=device, rng=round_rng(config.seed, r, PHASE_TRAIN),
-                   optimizer_state=optimizer_state, progress=progress, desc=f"round {r}", on_epoch=on_epoch)
+                   optimizer_state=optimizer_state, progress=progress, desc=f"round {r}", on_epoch=on_epoch,
+                   augment=bool(config.train.transforms), keep_best=val_miou if best else None,
+                   best_from_epoch=max(0, epochs - BEST_VAL_EPOCHS))
     if rank == 0:
         state = {"model": model.state_dict(), "optimizer": result.optimizer_state, "round": r}
         atomic_save_torch(checkpoint, state)

@@ -7,6 +7,10 @@ scans x hundreds of regions stay a few tens of MB.
 
 Round 0 is the initial set: ``x_init`` % of the training SCANS, drawn with the run's generator,
 fully labeled. Each later round labels the units a strategy selected; a unit is labeled once.
+
+A region can be EXCLUDED (round value ``EXCLUDED`` = -2): never selected and never labeled, not even in the
+initial scans, but counted in the pool's points (the budget's denominator). The official ReDAL pipeline
+does this to supervoxels under 100 points (``regions.min_points``).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ import numpy as np
 from redal_core import IGNORE_INDEX
 
 _FORMAT_VERSION = 1
+#: Round value of an excluded region (never labeled); -1 is unlabeled, >= 0 the round it was labeled in.
+EXCLUDED = -2
 
 
 class LabelState:
-    """Round in which each region of each training scan was labeled (-1 = unlabeled).
+    """Round in which each region of each training scan was labeled (-1 = unlabeled, -2 = excluded).
 
     Build with ``LabelState.initial`` (a run's start) or ``LabelState.load``; the constructor takes
     the raw arrays: ``region_sizes`` (n_regions_total,) int64 points per region, ``offsets``
@@ -50,8 +56,8 @@ class LabelState:
                 "offsets must start at 0, end at len(region_sizes) and grow by >= 1 region per scan "
                 f"(got {offsets.size} offsets for {sizes.size} regions)"
             )
-        if rounds.shape != sizes.shape or not np.issubdtype(rounds.dtype, np.integer) or (rounds < -1).any():
-            raise ValueError(f"rounds must be an int array of shape {sizes.shape} with values >= -1")
+        if rounds.shape != sizes.shape or not np.issubdtype(rounds.dtype, np.integer) or (rounds < EXCLUDED).any():
+            raise ValueError(f"rounds must be an int array of shape {sizes.shape} with values >= {EXCLUDED}")
         scan_points = np.add.reduceat(sizes, offsets[:-1])
         if (scan_points == 0).any():
             raise ValueError(f"scan {int(np.flatnonzero(scan_points == 0)[0])} has no points")
@@ -62,13 +68,19 @@ class LabelState:
     # ---------------------------------------------------------------- construction
     @classmethod
     def initial(
-        cls, region_sizes: Sequence[np.ndarray], x_init_pct: float, rng: np.random.Generator | int
+        cls,
+        region_sizes: Sequence[np.ndarray],
+        x_init_pct: float,
+        rng: np.random.Generator | int,
+        *,
+        min_points: int = 0,
     ) -> LabelState:
         """``x_init_pct`` % of the scans, drawn with ``rng``, fully labeled in round 0.
 
         region_sizes : one (R_s,) int array of points per region for every training scan s
         x_init_pct   : percentage of SCANS; n = max(1, round(pct / 100 * S)), which must be < S
         rng          : Generator or int seed
+        min_points   : regions with fewer points are excluded (never labeled); 0 excludes none
         """
         if len(region_sizes) == 0:
             raise ValueError("region_sizes is empty: there are no training scans")
@@ -91,7 +103,9 @@ class LabelState:
         chosen = np.sort(gen.choice(n_scans, size=n_init, replace=False))
         counts = np.array([a.size for a in arrays], dtype=np.int64)
         offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
-        state = cls(region_sizes=np.concatenate(arrays), offsets=offsets, rounds=np.full(offsets[-1], -1, np.int64))
+        sizes = np.concatenate(arrays)
+        rounds = np.where(sizes < min_points, EXCLUDED, -1).astype(np.int64)
+        state = cls(region_sizes=sizes, offsets=offsets, rounds=rounds)
         state.label(chosen, np.full(n_init, -1, dtype=np.int64), round=0)
         return state
 
@@ -137,11 +151,26 @@ class LabelState:
         self._check_scan(scan)
         return self._rounds[self._offsets[scan] : self._offsets[scan + 1]] >= 0
 
+    def excluded_regions(self, scan: int) -> np.ndarray:
+        """(R_s,) bool regions of ``scan`` that are excluded (never labeled)."""
+        self._check_scan(scan)
+        return self._rounds[self._offsets[scan] : self._offsets[scan + 1]] == EXCLUDED
+
+    def open_regions(self, scan: int) -> np.ndarray:
+        """(R_s,) bool regions of ``scan`` that can still be labeled (neither labeled nor excluded)."""
+        self._check_scan(scan)
+        return self._rounds[self._offsets[scan] : self._offsets[scan + 1]] == -1
+
+    @property
+    def excluded_points(self) -> int:
+        return int(self._sizes[self._rounds == EXCLUDED].sum())
+
     def is_labeled(self, scan: int, region: int = -1) -> bool:
-        """Whether region ``region`` of ``scan`` is labeled; ``region=-1``: whether the whole scan is."""
+        """Whether region ``region`` of ``scan`` is labeled; ``region=-1``: whether the whole scan is
+        (every region that is not excluded)."""
         self._check_scan(scan)
         if region == -1:
-            return bool(self.labeled_regions(scan).all())
+            return not bool(self.open_regions(scan).any())
         self._check_region(scan, region)
         return bool(self._rounds[self._offsets[scan] + region] >= 0)
 
@@ -161,6 +190,11 @@ class LabelState:
         if region_ids.size and (region_ids.min() < 0 or region_ids.max() >= n_regions):
             raise ValueError(f"scan {scan}: region_ids must be in 0..{n_regions - 1}, got {int(region_ids.min())}..{int(region_ids.max())}")
         return self.labeled_regions(scan)[region_ids]
+
+    def closed_mask(self, scan: int, region_ids: np.ndarray) -> np.ndarray:
+        """(N,) bool: points of ``scan`` that a selection cannot add (labeled or excluded)."""
+        labeled = self.point_mask(scan, region_ids)
+        return labeled | self.excluded_regions(scan)[np.asarray(region_ids)]
 
     def training_labels(self, scan: int, region_ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(N,) int64 ``labels`` where the point's region is labeled, ``IGNORE_INDEX`` elsewhere.
@@ -195,8 +229,8 @@ class LabelState:
         """Mark units as labeled in ``round``; returns the number of newly labeled points.
 
         scans, regions : (n_units,) int; ``region = -1`` labels every still-unlabeled region of the
-        scan. Raises ValueError (and changes nothing) if a unit is already labeled (a whole scan: if
-        all its regions are), out of range, or listed twice.
+        scan (excluded regions stay excluded). Raises ValueError (and changes nothing) if a unit is
+        already labeled (a whole scan: if all its regions are), excluded, out of range, or listed twice.
         """
         scans = np.asarray(scans)
         regions = np.asarray(regions)
@@ -220,7 +254,7 @@ class LabelState:
         flat_parts = [self._offsets[scans[~whole]] + regions[~whole]]
         for s in scans[whole]:
             lo, hi = self._offsets[s], self._offsets[s + 1]
-            free = np.flatnonzero(self._rounds[lo:hi] < 0)
+            free = np.flatnonzero(self._rounds[lo:hi] == -1)
             if free.size == 0:
                 raise ValueError(f"unit (scan {s}, region -1) is already labeled: every region of scan {s} is")
             flat_parts.append(lo + free)
@@ -230,6 +264,14 @@ class LabelState:
             f = int(uniq[counts > 1][0])
             s = int(np.searchsorted(self._offsets, f, side="right") - 1)
             raise ValueError(f"unit (scan {s}, region {f - self._offsets[s]}) is listed twice in one label() call")
+        excluded = self._rounds[flat] == EXCLUDED
+        if excluded.any():
+            f = int(flat[excluded][0])
+            s = int(np.searchsorted(self._offsets, f, side="right") - 1)
+            raise ValueError(
+                f"unit (scan {s}, region {f - self._offsets[s]}) is excluded (fewer points than regions.min_points); "
+                "it is never labeled"
+            )
         done = self._rounds[flat] >= 0
         if done.any():
             f = int(flat[done][0])

@@ -29,7 +29,7 @@ def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state
     if strategy.unit == "scan" and "features" in strategy.needs:
         todo = list(pool)  # core-set distances are measured from the labeled scans' features too
     else:
-        todo = [s for s in pool if not label_state.labeled_regions(s).all()]  # scans with an unlabeled unit
+        todo = [s for s in pool if label_state.open_regions(s).any()]  # scans with a unit left to label
     mine = shard(todo, rank, size)
     needs = set(strategy.needs)
     need_model = bool(needs - {"color", "structure"})
@@ -47,15 +47,15 @@ def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state
         pred = next(predictions) if need_model else None
         predict_s += time.perf_counter() - t0
         t0 = time.perf_counter()
-        reg = regions.get(s)
-        region_ids = np.asarray(reg["region"])
+        region_ids = regions.region_ids(s)
+        cues = regions.cues(s) if needs & {"color", "structure"} else {}
         rows.append(scan_unit_rows(
-            s, unit=strategy.unit, region_ids=region_ids, labeled_mask=label_state.point_mask(s, region_ids),
+            s, unit=strategy.unit, region_ids=region_ids, labeled_mask=label_state.closed_mask(s, region_ids),
             needs=needs, probs=None if pred is None else pred.probs,
             features=None if pred is None else pred.features, mc_probs=None if pred is None else pred.mc_probs,
-            color=np.asarray(reg["color"]) if "color" in needs else None,
-            structure=np.asarray(reg["structure"]) if "structure" in needs else None,
-            num_classes=dataset.num_classes,
+            color=np.asarray(cues["color"]) if "color" in needs else None,
+            structure=np.asarray(cues["structure"]) if "structure" in needs else None,
+            num_classes=dataset.num_classes, scoring=config.active.scoring,
         ))
         score_s += time.perf_counter() - t0
     if size > 1:

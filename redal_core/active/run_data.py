@@ -47,27 +47,34 @@ def run_datasets(config: RunConfig, *, rank: int = 0, distributed: bool = False)
 
 
 class RunRegions:
-    """Per-scan regions of a run's training set (``scan_regions``, cached on disk by the regions module)."""
+    """Per-scan regions of a run's training set and their colour / structure cues (both cached on disk by
+    the regions module; the cues on the run's ``active.scoring`` scale)."""
 
     def __init__(self, config: RunConfig, dataset: Any) -> None:
         self.dataset = dataset
         self.preset = config.dataset.vccs
         self.k = config.dataset.knn
-
-    def get(self, i: int) -> dict[str, np.ndarray]:
-        """``region`` (N,) int64, ``color`` (N,) float32, ``structure`` (N,) float32 of scan i."""
-        from redal_core.regions import scan_regions
-
-        return scan_regions(self.dataset, i, self.preset, self.k)
+        self.scoring = config.active.scoring
 
     def region_ids(self, i: int) -> np.ndarray:
-        return np.asarray(self.get(i)["region"])
+        """(N,) int64 region id of every point of scan i."""
+        from redal_core.regions import scan_region_ids
 
-    def warm(self, indices: list[int]) -> None:
+        return np.asarray(scan_region_ids(self.dataset, i, self.preset))
+
+    def cues(self, i: int) -> dict[str, np.ndarray]:
+        """``color`` (N,) float32 and ``structure`` (N,) float32 of scan i."""
+        from redal_core.regions import scan_cues
+
+        return scan_cues(self.dataset, i, self.k, self.scoring)
+
+    def warm(self, indices: list[int], *, cues: bool) -> None:
+        """Compute (or check cached) the regions, and with ``cues`` the cues, of ``indices``."""
         for i in indices:
-            self.get(i)
+            self.region_ids(i)
+            if cues:
+                self.cues(i)
 
     def sizes(self, i: int) -> np.ndarray:
         """(R,) int64 points per region of scan i."""
         return np.bincount(self.region_ids(i))
-

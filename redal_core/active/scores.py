@@ -1,7 +1,8 @@
 """Per-point uncertainty scores and their reduction to regions / scans (pure numpy).
 
 Every function takes arrays and returns arrays; accumulation is float64 whatever the input dtype.
-Entropies are in nats (natural log), with ``0 * log 0 = 0``.
+Entropies are in nats (natural log), with ``0 * log 0 = 0``, except ``official_entropy`` (and the
+``official`` scale of ``entropy`` / ``mc_entropy_scaled``): the official code's mean over classes in bits.
 
 Direction of each score (what an active learner queries first):
 
@@ -29,6 +30,12 @@ DEFAULT_WEIGHTS: dict[str, tuple[float, float, float]] = {
 MC_DROPOUT_RATE: float = 0.3
 MC_PASSES: int = 10
 
+#: Scales of the entropy and of the colour / structure cues (``active.scoring``): the official code's, or
+#: Eq. 1-3 as printed in the paper.
+SCORINGS: tuple[str, ...] = ("official", "paper")
+#: The epsilon inside the official code's ``log2(p + 1e-12)``.
+OFFICIAL_LOG_EPS: float = 1e-12
+
 #: Tolerance on ``sum(row) == 1`` for softmax rows (float16/float32 softmax outputs drift a little).
 PROB_SUM_ATOL: float = 1e-3
 
@@ -40,6 +47,26 @@ def softmax_entropy(probs: np.ndarray) -> np.ndarray:
     returns (n_points,) float64, in [0, log(n_classes)]; a uniform row attains the maximum.
     """
     return _entropy_rows(_check_probs(probs, "probs"))
+
+
+def official_entropy(probs: np.ndarray) -> np.ndarray:
+    """The official ReDAL code's per-point entropy: the MEAN over classes of ``-p log2(p + 1e-12)``.
+
+    probs : (n_points, n_classes) float, rows in [0, 1] summing to 1
+    returns (n_points,) float64 in [0, log2(K) / K] (``active_selection/ReDAL.py``,
+    ``softmax_uncertainty.py``): ``softmax_entropy / (K ln 2)`` up to the 1e-12 inside the log. Eq. 4's
+    weights (1, 0.1, 0.05) / (1, 0, 0.05) were tuned on this scale.
+    """
+    p = _check_probs(probs, "probs")
+    return -(p * np.log2(p + OFFICIAL_LOG_EPS)).mean(axis=1)
+
+
+def entropy(probs: np.ndarray, scoring: str = "paper") -> np.ndarray:
+    """Per-point entropy on a scale: ``paper`` (``softmax_entropy``, nats) or ``official``
+    (``official_entropy``). probs : (n_points, n_classes); returns (n_points,) float64."""
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
+    return official_entropy(probs) if scoring == "official" else softmax_entropy(probs)
 
 
 def margin(probs: np.ndarray) -> np.ndarray:
@@ -76,6 +103,16 @@ def mc_entropy(mc_probs: np.ndarray) -> np.ndarray:
     _check_probs(mc_probs.reshape(t * n, k), "mc_probs")
     mean = mc_probs.mean(axis=0, dtype=np.float64)
     return _entropy_rows(mean)
+
+
+def mc_entropy_scaled(mc_probs: np.ndarray, scoring: str = "paper") -> np.ndarray:
+    """``mc_entropy`` on a scale (``official``: the official code's ``active_selection/mc_dropout.py``,
+    the mean over classes of ``-pbar log2(pbar + 1e-12)`` of the mean softmax). Returns (n_points,)."""
+    if scoring == "paper":
+        return mc_entropy(mc_probs)
+    if not isinstance(mc_probs, np.ndarray) or mc_probs.ndim != 3 or mc_probs.shape[0] == 0:
+        raise ValueError(f"mc_probs must be a (T, n_points, n_classes) array with T >= 1, got {_describe(mc_probs)}")
+    return entropy(mc_probs.mean(axis=0, dtype=np.float64), scoring)
 
 
 def segment_entropy(pred: np.ndarray, segments: np.ndarray, num_classes: int, n_segments: int | None = None) -> np.ndarray:

@@ -35,9 +35,13 @@ from redal_core.registry import Registry
 
 @dataclass(frozen=True, kw_only=True)
 class StrategyParams:
-    """Eq. 4 weights (alpha, beta, gamma), k-means clusters M and Algorithm 1's decay eta.
+    """Eq. 4 weights (alpha, beta, gamma), k-means clusters M, Algorithm 1's decay eta, and the trim.
 
     Defaults are S3DIS's; ``StrategyParams.for_dataset("semantickitti")`` gives (1, 0, 0.05), M = 150.
+    trim_top : None (cluster every candidate) or a fraction f in (0, 1]: the diversity step keeps only the
+    top ``max(1, int(f * C))`` of the C candidates by score, clusters and penalizes those, and ranks them
+    first; the others follow by score (the official SemanticKITTI config's ``trim_rate`` 0.1, as LiDAL's
+    corrected re-implementation applies it).
     """
 
     alpha: float = 1.0
@@ -45,6 +49,7 @@ class StrategyParams:
     gamma: float = 0.05
     clusters: int = 400
     decay: float = DEFAULT_DECAY
+    trim_top: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta", "gamma"):
@@ -55,6 +60,8 @@ class StrategyParams:
             raise ValueError(f"StrategyParams.clusters must be an int >= 1, got {self.clusters!r}")
         if not isinstance(self.decay, (int, float)) or not 0 < self.decay <= 1:
             raise ValueError(f"StrategyParams.decay must be in (0, 1], got {self.decay!r}")
+        if self.trim_top is not None and not (isinstance(self.trim_top, (int, float)) and 0 < self.trim_top <= 1):
+            raise ValueError(f"StrategyParams.trim_top must be None or a fraction in (0, 1], got {self.trim_top!r}")
 
     @classmethod
     def for_dataset(cls, dataset: str) -> StrategyParams:
@@ -73,7 +80,8 @@ class Selection:
     """Selected units in selection order (all arrays of length n_selected).
 
     scan, region (-1 = whole scan) : int64; score : float64 raw score; adjusted_score : float64 the
-    score the ranking used (after diversity, else = score); cluster : int64 (-1 when no clustering);
+    score the ranking used (after diversity, else = score; NaN for a region left out of a trimmed
+    diversity step, ranked after the trimmed set by score); cluster : int64 (-1 when no clustering);
     points : int64 unlabeled points each unit adds. ``budget_points`` is the round's budget and
     ``exhausted`` is True when the candidates ran out before the budget was reached.
     """
@@ -175,8 +183,17 @@ class Strategy:
         else:
             score = adjusted = np.zeros(0)
             cluster = np.zeros(0, dtype=np.int64)
-        order = np.argsort(-adjusted, kind="stable")
+        order = _ranking(np.asarray(score, np.float64), np.asarray(adjusted, np.float64))
         taken, exhausted = take_budget(order, table.points[idx], int(budget_points))
+        trimmed = ~np.isfinite(np.asarray(adjusted, np.float64))
+        if trimmed.any() and trimmed[taken].any():
+            kept = ~trimmed
+            warnings.warn(
+                f"{self.name}: trim_top {params.trim_top} kept {int(kept.sum())} of {idx.size} candidate regions "
+                f"({int(table.points[idx][kept].sum())} points), fewer than the budget of {budget_points}; "
+                f"{int(trimmed[taken].sum())} regions outside the trimmed set fill it in score order",
+                stacklevel=2,
+            )
         if exhausted:
             warnings.warn(
                 f"{self.name}: the {idx.size} candidate units hold {int(table.points[idx].sum())} points, fewer than "
@@ -194,6 +211,18 @@ class Strategy:
             budget_points=int(budget_points),
             exhausted=exhausted,
         )
+
+
+def _ranking(score: np.ndarray, adjusted: np.ndarray) -> np.ndarray:
+    """Candidate positions best first: by descending adjusted score (ties: table order); candidates left
+    out of the diversity step (adjusted NaN: trimmed) follow, by descending raw score."""
+    kept = np.isfinite(adjusted)
+    if kept.all():
+        return np.argsort(-adjusted, kind="stable")
+    first = np.flatnonzero(kept)
+    rest = np.flatnonzero(~kept)
+    return np.concatenate([first[np.argsort(-adjusted[first], kind="stable")],
+                           rest[np.argsort(-score[rest], kind="stable")]])
 
 
 def take_budget(order: np.ndarray, points: np.ndarray, budget_points: int) -> tuple[np.ndarray, bool]:
@@ -257,8 +286,18 @@ def _eq4(table, cand, params) -> np.ndarray:
 
 
 def _with_diversity(score, table, cand, rng, params):
-    clusters = cluster_regions(table.features[cand], params.clusters, rng)
-    return score, penalize_similar(score, clusters, params.decay), clusters
+    """k-means over the candidates' features, then Algorithm 1 on their scores; with ``trim_top`` only
+    the top fraction by score is clustered and penalized (the rest get adjusted NaN and cluster -1)."""
+    features = table.features[cand]
+    if params.trim_top is None:
+        clusters = cluster_regions(features, params.clusters, rng)
+        return score, penalize_similar(score, clusters, params.decay), clusters
+    keep = np.argsort(-score, kind="stable")[: max(1, int(params.trim_top * score.size))]
+    adjusted = np.full(score.shape, np.nan)
+    cluster = np.full(score.shape, -1, dtype=np.int64)
+    cluster[keep] = cluster_regions(features[keep], params.clusters, rng)
+    adjusted[keep] = penalize_similar(score[keep], cluster[keep], params.decay)
+    return score, adjusted, cluster
 
 
 def _coreset(table, cand, budget, rng, params):

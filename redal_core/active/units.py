@@ -156,6 +156,7 @@ def scan_unit_rows(
     structure: np.ndarray | None = None,
     mc_probs: np.ndarray | None = None,
     num_classes: int | None = None,
+    scoring: str = "paper",
 ) -> UnitTable:
     """One scan's unit rows, computing only what ``needs`` asks for.
 
@@ -168,6 +169,8 @@ def scan_unit_rows(
                    mc_entropy -> mc_probs (T, N, K); color -> color (N,); structure -> structure (N,);
                    features -> features (N, F)
     num_classes  : K for segent (default probs.shape[1])
+    scoring      : the entropy scale of ``entropy`` and ``mc_entropy`` (``scores.entropy``): ``paper``
+                   (nats, summed over classes) or ``official`` (bits, averaged over classes)
     A region row's ``points`` counts its unlabeled points and ``labeled`` is True when all its
     points are labeled; a scan row does the same over the whole scan.
     """
@@ -209,13 +212,13 @@ def scan_unit_rows(
         if not isinstance(probs, np.ndarray) or probs.ndim != 2:
             raise ValueError(f"scan {scan_index}: probs must be (N, K), got {_describe(probs)}")
     if "entropy" in needs:
-        stats["entropy"] = S.reduce_mean(S.softmax_entropy(probs), groups, n_groups)
+        stats["entropy"] = S.reduce_mean(S.entropy(probs, scoring), groups, n_groups)
     if "margin" in needs:
         stats["margin"] = S.reduce_mean(S.margin(probs), groups, n_groups)
     if "confidence" in needs:
         stats["confidence"] = S.reduce_mean(S.confidence(probs), groups, n_groups)
     if "mc_entropy" in needs:
-        stats["mc_entropy"] = S.reduce_mean(S.mc_entropy(mc_probs), groups, n_groups)
+        stats["mc_entropy"] = S.reduce_mean(S.mc_entropy_scaled(mc_probs, scoring), groups, n_groups)
     if "segent" in needs:
         k = probs.shape[1] if num_classes is None else num_classes
         per_region = S.segment_entropy(probs.argmax(axis=1), regions, k, n_regions)

@@ -5,7 +5,7 @@
 Import cost is numpy/scipy/numba only; nothing is compiled or computed at import time.
 """
 
-from redal_core.regions.cached import scan_regions
+from redal_core.regions.cached import scan_cues, scan_region_ids, scan_regions
 from redal_core.regions.features import color_discontinuity, region_features, surface_variation
 from redal_core.regions.quality import (
     RegionSizes,
@@ -27,6 +27,8 @@ __all__ = [
     "default_min_region_voxels",
     "region_features",
     "region_sizes",
+    "scan_cues",
+    "scan_region_ids",
     "scan_regions",
     "surface_variation",
     "undersegmentation_error",

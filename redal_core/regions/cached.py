@@ -1,8 +1,14 @@
-"""Region ids and region-information features of a dataset's scans, computed once and cached.
+"""Region ids and region-information cues of a dataset's scans, computed once and cached.
 
-``scan_regions(dataset, i, preset)`` runs VCCS with one of ``VCCS_PRESETS`` and the k-NN features on
-scan ``i`` and stores the three arrays in ``dataset.cache`` under a key made of the scan's source
-content (``dataset.source_key(i)``) and every parameter, so a changed file or parameter gives a new entry.
+Two cache entries per scan, each keyed on the scan's source content (``dataset.source_key(i)``) and every
+parameter that shapes it, so a changed file or parameter gives a new entry and a switch never reads a
+stale one:
+
+* ``scan_region_ids(dataset, i, preset)``: VCCS with one of ``VCCS_PRESETS``;
+* ``scan_cues(dataset, i, k, scoring)``: colour discontinuity and surface variation from one k-NN query,
+  on the ``paper`` scale (Eq. 2-3 as printed) or the ``official`` code's (colour over the point and its
+  k - 1 nearest others, averaged over channels, clipped at 0.1; structure clipped at 0.1 on
+  SemanticKITTI only). ``scan_regions`` returns both.
 """
 
 from __future__ import annotations
@@ -16,13 +22,23 @@ from redal_core.data.cache import ScanCache, content_key
 from redal_core.regions.features import region_features
 from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
 
-__all__ = ["REGIONS_VERSION", "scan_regions"]
+__all__ = ["CUES_VERSION", "REGIONS_VERSION", "SCORINGS", "cue_options", "scan_cues", "scan_region_ids",
+           "scan_regions"]
 
-#: Bumped whenever the region or feature code changes its output, so old cache entries are not reused.
-REGIONS_VERSION = 1
+#: Bumped whenever the region code changes its output, so old cache entries are not reused.
+REGIONS_VERSION = 2
+#: Bumped whenever the cue code changes its output.
+CUES_VERSION = 1
+#: Scales of the cues (``active.scoring``).
+SCORINGS = ("official", "paper")
+#: The official code clips surface variation at 0.1 on SemanticKITTI (``gen_surface_variation.py``).
+_OFFICIAL_STRUCTURE_CLIP = {"s3dis": None, "semantickitti": 0.1}
+_FAMILY = {"s3dis": "s3dis", "synthetic-indoor": "s3dis", "semantickitti": "semantickitti",
+           "synthetic-outdoor": "semantickitti"}
 
 
 class _Dataset(Protocol):
+    name: str
     has_color: bool
     cache: ScanCache
 
@@ -33,21 +49,42 @@ class _Dataset(Protocol):
     def source_key(self, i: int) -> str: ...
 
 
-def scan_regions(dataset: _Dataset, i: int, preset: str, k: int = 50) -> dict[str, np.ndarray]:
-    """Cached region division and per-point features of scan ``i``.
+def cue_options(scoring: str, dataset_name: str | None) -> dict[str, Any]:
+    """Keyword arguments of ``region_features`` for a scale and a dataset (by name or family; the
+    official scale depends on it)."""
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown scoring {scoring!r}; valid: {', '.join(SCORINGS)}")
+    if scoring == "paper":
+        return {"scale": "paper", "structure_clip": None}
+    family = _FAMILY.get(dataset_name, dataset_name)
+    if family not in _OFFICIAL_STRUCTURE_CLIP:
+        raise ValueError(f"no official cue scale for dataset {dataset_name!r}; valid: {', '.join(_FAMILY)}")
+    return {"scale": "official", "structure_clip": _OFFICIAL_STRUCTURE_CLIP[family]}
 
-    dataset : an object with ``has_color``, ``cache`` (ScanCache), ``source_key(i)`` and ``dataset[i]``
-    (a Scan with ``xyz`` (N, 3) and ``rgb`` (N, 3) uint8 | None); preset : a key of ``VCCS_PRESETS``;
-    k : neighbours of the features.
-    Returns ``region`` (N,) int64 ids 0..R-1, ``color`` (N,) float32 (zeros when the dataset has no
-    colour) and ``structure`` (N,) float32, as read-only memory maps.
-    """
-    if preset not in VCCS_PRESETS:
-        raise ValueError(f"unknown VCCS preset {preset!r}; valid presets: {', '.join(VCCS_PRESETS)}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+
+def _check_index(dataset: _Dataset, i: int) -> int:
     if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < len(dataset):
         raise ValueError(f"scan index {i!r} out of range for a dataset of {len(dataset)} scans")
+    return int(i)
+
+
+class _OneRead:
+    """Reads scan i at most once, when a cache entry has to be computed."""
+
+    def __init__(self, dataset: _Dataset, i: int) -> None:
+        self.dataset, self.i, self._scan = dataset, i, None
+
+    def __call__(self) -> Any:
+        if self._scan is None:
+            self._scan = self.dataset[self.i]
+        return self._scan
+
+
+def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, _read: _OneRead | None = None) -> np.ndarray:
+    """(N,) int64 VCCS region ids 0..R-1 of scan ``i`` with preset ``preset`` (cached, read-only)."""
+    if preset not in VCCS_PRESETS:
+        raise ValueError(f"unknown VCCS preset {preset!r}; valid presets: {', '.join(VCCS_PRESETS)}")
+    i = _check_index(dataset, i)
     params = dict(VCCS_PRESETS[preset])
     params["min_region_voxels"] = default_min_region_voxels(params["voxel_size"], params["seed_size"])
     use_color = bool(dataset.has_color)
@@ -55,22 +92,60 @@ def scan_regions(dataset: _Dataset, i: int, preset: str, k: int = 50) -> dict[st
         warnings.warn(
             f"VCCS preset {preset!r} weighs colour ({params['color_weight']}) but the dataset has none:"
             " using color_weight=0",
-            stacklevel=2,
+            stacklevel=3,
         )
         params["color_weight"] = 0.0
-    key = content_key(
-        dataset.source_key(int(i)),
-        {"what": "regions", "version": REGIONS_VERSION, "preset": preset, "vccs": params, "k": int(k),
-         "color": use_color},
-    )
+    key = content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "preset": preset,
+                                              "vccs": params, "color": use_color})
+
+    read = _read or _OneRead(dataset, i)
 
     def compute() -> dict[str, np.ndarray]:
-        scan = dataset[int(i)]
-        rgb = scan.rgb if use_color else None
-        if use_color and rgb is None:
-            raise ValueError(f"dataset says it has colour but scan {i} ({getattr(scan, 'name', '?')}) has rgb None")
-        region = vccs(scan.xyz, rgb, **params)
-        color, structure = region_features(scan.xyz, rgb, k=int(k))
-        return {"region": region.astype(np.int64), "color": color, "structure": structure}
+        scan = read()
+        return {"region": vccs(scan.xyz, _colors(dataset, scan, i), **params).astype(np.int64)}
+
+    return dataset.cache.get(key, compute)["region"]
+
+
+def scan_cues(dataset: _Dataset, i: int, k: int = 50, scoring: str = "paper", *,
+              _read: _OneRead | None = None) -> dict[str, np.ndarray]:
+    """``color`` (N,) float32 (zeros when the dataset has no colour) and ``structure`` (N,) float32 of
+    scan ``i``, on the ``scoring`` scale, from the k nearest neighbours (cached, read-only)."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    i = _check_index(dataset, i)
+    options = cue_options(scoring, getattr(dataset, "name", None))
+    use_color = bool(dataset.has_color)
+    key = content_key(dataset.source_key(i), {"what": "cues", "version": CUES_VERSION, "k": int(k),
+                                              "color": use_color, **options})
+
+    read = _read or _OneRead(dataset, i)
+
+    def compute() -> dict[str, np.ndarray]:
+        scan = read()
+        color, structure = region_features(scan.xyz, _colors(dataset, scan, i), k=int(k), **options)
+        return {"color": color, "structure": structure}
 
     return dataset.cache.get(key, compute)
+
+
+def scan_regions(dataset: _Dataset, i: int, preset: str, k: int = 50, scoring: str = "paper") -> dict[str, np.ndarray]:
+    """Cached region division and per-point cues of scan ``i``.
+
+    dataset : an object with ``name``, ``has_color``, ``cache`` (ScanCache), ``source_key(i)`` and
+    ``dataset[i]`` (a Scan with ``xyz`` (N, 3) and ``rgb`` (N, 3) uint8 | None); preset : a key of
+    ``VCCS_PRESETS``; k : neighbours of the cues; scoring : their scale (``paper`` | ``official``).
+    Returns ``region`` (N,) int64 ids 0..R-1, ``color`` (N,) float32 and ``structure`` (N,) float32, as
+    read-only memory maps.
+    """
+    read = _OneRead(dataset, _check_index(dataset, i))
+    region = scan_region_ids(dataset, i, preset, _read=read)
+    return {"region": region, **scan_cues(dataset, i, k, scoring, _read=read)}
+
+
+def _colors(dataset: _Dataset, scan: Any, i: int) -> np.ndarray | None:
+    if not dataset.has_color:
+        return None
+    if scan.rgb is None:
+        raise ValueError(f"dataset says it has colour but scan {i} ({getattr(scan, 'name', '?')}) has rgb None")
+    return scan.rgb

@@ -30,17 +30,39 @@ __all__ = ["color_discontinuity", "region_features", "surface_variation"]
 _CHUNK_ROWS = 1 << 16
 
 
+#: The official code's colour clip (``data_preparation/gen_color_gradient.py``: values above 0.1 become 0.1).
+OFFICIAL_COLOR_CLIP = 0.1
+#: The official code's structure clip on SemanticKITTI (``gen_surface_variation.py``; none on S3DIS).
+OFFICIAL_KITTI_STRUCTURE_CLIP = 0.1
+SCALES = ("paper", "official")
+
+
 def region_features(
-    xyz: np.ndarray, rgb: np.ndarray | None = None, k: int = 50
+    xyz: np.ndarray, rgb: np.ndarray | None = None, k: int = 50, *, scale: str = "paper",
+    structure_clip: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Colour discontinuity and surface variation from ONE k-NN query.
 
     xyz : (N, 3) float coordinates (finite); rgb : (N, 3) colours in 0..255 (uint8 or float), or None;
     k : neighbours per point (>= 1; reduced to N - 1 with a warning on smaller clouds).
+    scale : ``paper`` (Eq. 2: mean over the k nearest OTHER points of the L1 colour difference, colours in
+    [0, 1], values in [0, 3]) or ``official`` (the official code: mean over the point itself and its k - 1
+    nearest others and over the 3 channels, clipped at ``OFFICIAL_COLOR_CLIP``); structure_clip : None or
+    the value surface variation is clipped at (the official code: 0.1 on SemanticKITTI).
     Returns ``(color (N,) float32, structure (N,) float32)``; ``color`` is all zeros when rgb is None.
     """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if structure_clip is not None and not (isinstance(structure_clip, int | float) and structure_clip > 0):
+        raise ValueError(f"structure_clip must be None or a number > 0, got {structure_clip!r}")
     xyz, rgb, k = _check(xyz, rgb, k)
-    return _features(xyz, rgb, k, want_color=rgb is not None, want_structure=True)
+    color, structure = _features(xyz, rgb, k, want_color=rgb is not None, want_structure=True,
+                                 official=scale == "official")
+    if scale == "official" and rgb is not None:
+        np.minimum(color, np.float32(OFFICIAL_COLOR_CLIP), out=color)
+    if structure_clip is not None:
+        np.minimum(structure, np.float32(structure_clip), out=structure)
+    return color, structure
 
 
 def color_discontinuity(xyz: np.ndarray, rgb: np.ndarray, k: int = 50) -> np.ndarray:
@@ -97,7 +119,7 @@ def _check(xyz, rgb, k) -> tuple[np.ndarray, np.ndarray | None, int]:
     return xyz, rgb, int(k)
 
 
-def _features(xyz, rgb, k, *, want_color: bool, want_structure: bool) -> tuple[np.ndarray, np.ndarray]:
+def _features(xyz, rgb, k, *, want_color: bool, want_structure: bool, official: bool = False) -> tuple[np.ndarray, np.ndarray]:
     n = xyz.shape[0]
     color = np.zeros(n, np.float32)
     structure = np.zeros(n, np.float32)
@@ -109,18 +131,28 @@ def _features(xyz, rgb, k, *, want_color: bool, want_structure: bool) -> tuple[n
         for start in range(0, n, _CHUNK_ROWS):
             stop = min(start + _CHUNK_ROWS, n)
             _, idx = tree.query(xyz[start:stop], k=k + 1, workers=numba.get_num_threads())
-            _chunk_features(
-                xyz, colors, idx, start, want_color, want_structure, color[start:stop], structure[start:stop]
-            )
+            _chunk_features(xyz, colors, idx, start, want_color, want_structure, official, color[start:stop],
+                            structure[start:stop])
     return color, structure
 
 
 @numba.njit(cache=True, parallel=True)
-def _chunk_features(xyz, rgb, idx, start, want_color, want_structure, color_out, structure_out):
+def _chunk_features(xyz, rgb, idx, start, want_color, want_structure, official, color_out, structure_out):
     m, kk = idx.shape
     for r in numba.prange(m):
         i = start + r
-        if want_color:
+        if want_color and official:  # the point itself (adds 0) and its kk - 2 nearest others, channel mean
+            acc = 0.0
+            taken = 0
+            for j in range(kk):
+                q = idx[r, j]
+                if q == i or taken == kk - 2:
+                    continue
+                taken += 1
+                for c in range(3):
+                    acc += abs(np.float64(rgb[i, c]) - np.float64(rgb[q, c]))
+            color_out[r] = acc / (255.0 * 3.0 * (kk - 1))
+        elif want_color:
             skip = kk - 1  # drop the farthest unless the point itself is in its list
             for j in range(kk):
                 if idx[r, j] == i:
