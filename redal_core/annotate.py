@@ -84,10 +84,18 @@ class RunContext:
     dataset: Any  # the training split, as the loop builds it
 
     def regions(self, scan_index: int) -> dict[str, np.ndarray]:
-        """``scan_regions`` of a training scan: ``region`` (N,) int64, ``color``, ``structure`` (N,) float32."""
+        """``scan_regions`` of a training scan: ``region`` (N,) int64, ``color``, ``structure`` (N,) float32
+        (the cues on the run's ``active.scoring`` scale)."""
         from redal_core.regions import scan_regions
 
-        return scan_regions(self.dataset, scan_index, self.config.dataset.vccs, self.config.dataset.knn)
+        return scan_regions(self.dataset, scan_index, self.config.dataset.vccs, self.config.dataset.knn,
+                            self.config.active.scoring)
+
+    def region_ids(self, scan_index: int) -> np.ndarray:
+        """(N,) int64 region id of every point of a training scan (the run's cached VCCS regions)."""
+        from redal_core.regions import scan_region_ids
+
+        return np.asarray(scan_region_ids(self.dataset, scan_index, self.config.dataset.vccs), np.int64)
 
     def selection(self, round_: int) -> pd.DataFrame:
         """The units selected after round ``round_`` (``selections/round_RR.csv``)."""
@@ -114,11 +122,12 @@ class RunContext:
     def unit_points(self, scan: int, region: int, round_: int, region_ids: np.ndarray,
                     round_of: list[np.ndarray]) -> np.ndarray:
         """(n,) int64 sorted point indices of a unit selected after ``round_``: the region's points, or for
-        a whole-scan unit (region -1) the points of regions unlabeled before that selection."""
+        a whole-scan unit (region -1) the points of regions unlabeled before that selection (excluded
+        regions, round value -2, are never labeled and not part of it)."""
         if region >= 0:
             return np.flatnonzero(region_ids == region).astype(np.int64)
         rounds = round_of[scan][region_ids]
-        return np.flatnonzero((rounds < 0) | (rounds == round_ + 1)).astype(np.int64)
+        return np.flatnonzero((rounds == -1) | (rounds == round_ + 1)).astype(np.int64)
 
 
 def open_run(run_dir: str | os.PathLike[str]) -> RunContext:
@@ -178,7 +187,7 @@ def _round_units(ctx: RunContext, round_: int, selection: pd.DataFrame) -> list[
         if not 0 <= scan_index < len(round_of):
             raise ValueError(f"{ctx.paths.selection(round_)}: scan {scan_index} is not a training scan of the run "
                              f"(0..{len(round_of) - 1})")
-        region_ids = np.asarray(ctx.regions(scan_index)["region"], np.int64)
+        region_ids = ctx.region_ids(scan_index)
         units = []
         for region, points in zip(group["region"], group["points"], strict=True):
             region = int(region)
@@ -314,8 +323,9 @@ def read_ply_labels(path: str | os.PathLike[str], *, num_points: int,
     from plyfile import PlyData
 
     path = Path(path)
-    try:
-        vertex = PlyData.read(str(path), mmap=False)["vertex"].data  # no mapping: the file may be rewritten
+    try:  # memory-mapped copy-on-write (plyfile reads binary files row by row without a map, ~100x slower);
+        # the values are copied out below, so the map ends with this function and the file may be rewritten
+        vertex = PlyData.read(str(path))["vertex"].data
     except Exception as error:  # plyfile raises several types for a damaged file
         raise ValueError(f"{path}: not a readable PLY file with a vertex element ({error})") from error
     names = vertex.dtype.names or ()
@@ -658,7 +668,7 @@ def import_labels(run_dir: str | os.PathLike[str], labels_dir: str | os.PathLike
                 to_label.append((units.index, region))
                 if not has.all():
                     partial.append((units.name, region, int((~has).sum()), int(index.size)))
-            used = sorted({str(sources[o].relative_to(labels_dir)) for o in origin[index][has]})
+            used = [str(sources[o].relative_to(labels_dir)) for o in np.unique(origin[index][has])]
             report.append({"scan": units.index, "scan_name": units.name, "region": region, "points": int(index.size),
                            "labeled_points": int(has.sum()), "imported": imported, "sources": ";".join(used)})
     if not to_label:

@@ -35,7 +35,8 @@ KITTI_FIELDS = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"), 
 
 
 def _vertex(path: Path) -> np.ndarray:
-    return PlyData.read(str(path), mmap=False)["vertex"].data
+    """The vertex records of a PLY, copied out of plyfile's memory map (its unmapped reader is slow)."""
+    return np.array(PlyData.read(str(path))["vertex"].data)
 
 
 def _write_vertex(path: Path, vertex: np.ndarray) -> None:
@@ -70,6 +71,17 @@ def test_scan_ply_round_trip_and_label_readers(tmp_path):
     moved[7] += 1
     with pytest.raises(ValueError, match=r"a.ply: 1 point\(s\) carry the wrong region \(first: row 7"):
         annotate.read_ply_labels(path, num_points=50, region_ids=moved)
+
+    # a tool re-saved it as ASCII, keeping x, y, z and a float label only: still read (no region to check)
+    kept = np.empty(50, [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("label", "<f4")])
+    kept["x"], kept["y"], kept["z"], kept["label"] = xyz[:, 0], xyz[:, 1], xyz[:, 2], np.arange(50) % 13
+    PlyData([PlyElement.describe(kept, "vertex")], text=True).write(str(tmp_path / "ascii.ply"))
+    labels = annotate.read_ply_labels(tmp_path / "ascii.ply", num_points=50, region_ids=region)
+    np.testing.assert_array_equal(labels, np.arange(50) % 13)
+    kept["label"][3] = 0.5
+    PlyData([PlyElement.describe(kept, "vertex")], text=True).write(str(tmp_path / "ascii.ply"))
+    with pytest.raises(ValueError, match="ascii.ply: property 'label' must hold integers only"):
+        annotate.read_ply_labels(tmp_path / "ascii.ply", num_points=50)
 
     intensity = rng.random(50).astype(np.float32)
     path = annotate.write_scan_ply(tmp_path / "b.ply", xyz=xyz, intensity=intensity, region=region, selected=selected,
@@ -223,10 +235,13 @@ def _other_run(run_dir: Path, dst: Path, **changes) -> Path:
 @pytest.mark.slow
 @pytest.mark.xdist_group("annotate")  # one worker builds the module's run fixture
 def test_export_writes_every_point_of_each_selected_scan(awaiting):
+    from redal_core.active.run_data import RunRegions
+
     config, run_dir, exported, manifest = awaiting
     selection = pd.read_csv(run_dir / "selections" / "round_00.csv")
     assert (selection.region >= 0).all() and len(selection) > 0  # ReDAL: region units
     ctx = annotate.open_run(run_dir)
+    loop_regions = RunRegions(config, ctx.dataset)  # the regions the loop selected from
     assert manifest["format_version"] == annotate.FORMAT_VERSION and manifest["round"] == 0
     assert manifest["run_id"] == config.run_id and manifest["run_dir"] == run_dir.name
     assert manifest["dataset"] == "synthetic-indoor" and manifest["layouts"] == ["ply"]
@@ -246,7 +261,7 @@ def test_export_writes_every_point_of_each_selected_scan(awaiting):
         assert len(vertex) == scan.num_points == entry["total_points"]
         np.testing.assert_array_equal(vertex["x"], np.asarray(scan.xyz)[:, 0])
         np.testing.assert_array_equal(vertex["blue"], np.asarray(scan.rgb)[:, 2])
-        np.testing.assert_array_equal(vertex["region"], ctx.regions(entry["index"])["region"])
+        np.testing.assert_array_equal(vertex["region"], loop_regions.region_ids(entry["index"]))
         assert (vertex["label"] == -1).all() and set(np.unique(vertex["selected"])) == {0, 1}
         units = selection[selection.scan == entry["index"]]
         assert vertex["selected"].sum() == units.points.sum() == entry["selected_points"]
@@ -469,7 +484,7 @@ def _kitti_run(tmp: Path, real_root: Path, run_id: str, *, cache: Path) -> Path:
     scan unit selects only the rest), a selection of two whole scans, state.json awaiting labels."""
     from redal_core.active.pool import LabelState
     from redal_core.data.datasets import build_dataset
-    from redal_core.regions import scan_regions
+    from redal_core.regions import scan_region_ids
     from redal_core.results import (
         SELECTION_COLUMNS,
         RunPaths,
@@ -487,8 +502,7 @@ def _kitti_run(tmp: Path, real_root: Path, run_id: str, *, cache: Path) -> Path:
     })
     paths = RunPaths(config.run_dir)
     dataset = build_dataset("semantickitti", real_root, "train", cache_dir=cache)
-    regions = [np.asarray(scan_regions(dataset, i, config.dataset.vccs, config.dataset.knn)["region"])
-               for i in range(len(dataset))]
+    regions = [np.asarray(scan_region_ids(dataset, i, config.dataset.vccs)) for i in range(len(dataset))]
     sizes = [np.bincount(r) for r in regions]
     state = LabelState(region_sizes=np.concatenate(sizes), offsets=np.r_[0, np.cumsum([s.size for s in sizes])],
                        rounds=np.full(sum(s.size for s in sizes), -1))
