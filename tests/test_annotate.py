@@ -481,8 +481,9 @@ def test_round_trip_trains_the_next_round_on_human_labels(awaiting, tmp_path):
 def _kitti_run(tmp: Path, real_root: Path, run_id: str, *, cache: Path) -> Path:
     """A human-oracle RAND run over the real training scans, stopped after round 0's selection, built
     directly: params.yaml, the label state (scan 0 labeled; 40 regions of scan 1 labeled too, so its
-    scan unit selects only the rest), a selection of two whole scans, state.json awaiting labels."""
-    from redal_core.active.pool import LabelState
+    scan unit selects only the rest; the 3 smallest regions of scan 3 excluded, so they are never
+    selected), a selection of two whole scans, state.json awaiting labels."""
+    from redal_core.active.pool import EXCLUDED, LabelState
     from redal_core.data.datasets import build_dataset
     from redal_core.regions import scan_region_ids
     from redal_core.results import (
@@ -504,12 +505,14 @@ def _kitti_run(tmp: Path, real_root: Path, run_id: str, *, cache: Path) -> Path:
     dataset = build_dataset("semantickitti", real_root, "train", cache_dir=cache)
     regions = [np.asarray(scan_region_ids(dataset, i, config.dataset.vccs)) for i in range(len(dataset))]
     sizes = [np.bincount(r) for r in regions]
-    state = LabelState(region_sizes=np.concatenate(sizes), offsets=np.r_[0, np.cumsum([s.size for s in sizes])],
-                       rounds=np.full(sum(s.size for s in sizes), -1))
+    offsets = np.r_[0, np.cumsum([s.size for s in sizes])]
+    rounds = np.full(offsets[-1], -1)
+    rounds[offsets[3] + np.argsort(sizes[3], kind="stable")[:3]] = EXCLUDED
+    state = LabelState(region_sizes=np.concatenate(sizes), offsets=offsets, rounds=rounds)
     state.label([0], [-1], round=0)
     state.label(np.ones(40, np.int64), np.arange(40), round=0)
     chosen = [1, 3]
-    points = [int(sizes[s].sum() - state.region_sizes(s)[state.labeled_regions(s)].sum()) for s in chosen]
+    points = [int(state.region_sizes(s)[state.open_regions(s)].sum()) for s in chosen]
     frame = pd.DataFrame({"scan": chosen, "scan_name": [dataset.scan_names[s] for s in chosen], "region": -1,
                           "score": 0.0, "adjusted_score": 0.0, "cluster": -1, "points": points},
                          columns=SELECTION_COLUMNS)
@@ -555,10 +558,14 @@ def test_real_semantickitti_export_files(kitti):
         mask = np.load(exported / entry["selected"])
         assert mask.dtype == np.uint8 and mask.shape == (n,)
         np.testing.assert_array_equal(mask, vertex["selected"])
-    # scan 1's 40 regions labeled in round 0 are not selected; scan 3 (07/000964) is selected whole
+    # scan 1's 40 regions labeled in round 0 are not selected; scan 3 (07/000964) is, but for its 3
+    # excluded regions
     first, second = manifest["scans"]
-    assert not set(range(40)) & set(first["selected_regions"]) and first["selected_points"] < first["total_points"]
-    assert second["selected_points"] == second["total_points"]
+    assert first["selected_regions"] == list(range(40, first["total_regions"]))
+    excluded = np.argsort(np.bincount(ctx.region_ids(3)), kind="stable")[:3]
+    assert second["selected_regions"] == sorted(set(range(second["total_regions"])) - set(excluded.tolist()))
+    vertex = _vertex(exported / second["file"])
+    np.testing.assert_array_equal(vertex["selected"] == 0, np.isin(vertex["region"], excluded))
     classes = json.loads((exported / "classes.json").read_text())
     assert classes == annotate.classes_table("semantickitti", ctx.dataset.class_names)
     assert classes[0] == {"id": 0, "name": "car", "color": [100, 150, 245], "raw_id": 10}
@@ -599,7 +606,7 @@ def test_real_semantickitti_round_trip_through_label_files(kitti, tmp_path):
     np.testing.assert_array_equal(stored, expected)
     assert (stored[mask & (raw != 0)] >= 0).any()
     stored = np.load(run_dir / "annotations" / f"{second['index']}.npy")
-    assert (stored == 0).sum() == second["selected_points"] == second["total_points"]
+    assert (stored == 0).sum() == second["selected_points"] == (vertex["selected"] == 1).sum()
     state = LabelState.load(run_dir / "label_state.npz")
     assert state.is_labeled(first["index"]) and state.is_labeled(second["index"])
     assert set(state.units_labeled_in(1)[0].tolist()) == {first["index"], second["index"]}
