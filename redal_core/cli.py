@@ -23,6 +23,13 @@ def _handler(target: str):
     return call
 
 
+def _wrap(text: str) -> str:
+    """A description pre-wrapped for ``RawDescriptionHelpFormatter`` (which keeps the epilog's example lines)."""
+    import textwrap
+
+    return textwrap.fill(text, width=100)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="redal",
@@ -62,11 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export", help="write the scans holding a round's selected regions for annotators' tools",
-        description="Write every scan that holds a unit selected after round R, with all its points, for "
+        description=_wrap("Write every scan that holds a unit selected after round R, with all its points, for "
         "annotators: one binary PLY per scan (x, y, z, red/green/blue or intensity, region, selected, label = -1 "
         "to fill with train ids), classes.json (id, name, colour) and manifest.json; for SemanticKITTI-family "
         "runs also sequences/XX/velodyne/*.bin, labels/*.label (0 = to fill with raw SemanticKITTI ids) and "
-        "selected/*.npy. Only the points with selected = 1 are read back by `redal import`.",
+        "selected/*.npy. Only the points with selected = 1 are read back by `redal import`."),
         epilog="example:\n  redal export results/runs/synthetic-indoor-minkunet-redal-s0 --round 0\n"
         "  (writes results/runs/synthetic-indoor-minkunet-redal-s0/export/round_00/)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -81,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "import", help="read annotators' labels from an export folder back into a run",
-        description="Read the labels of a folder written by `redal export`: manifest.json first (it must belong "
+        description=_wrap("Read the labels of a folder written by `redal export`: manifest.json first (it must belong "
         "to RUN_DIR and to the round the run awaits labels for), then per scan the PLY's label (train ids, -1 = "
         "not labeled), a <scan>.csv with point_index,label rows, and for SemanticKITTI-family runs the .label "
         "files (raw ids, 0 = not labeled). Only points of the round's selected units are kept; a second import "
-        "adds units. Then `redal run RUN_DIR/params.yaml` trains on them.",
+        "adds units. Then `redal run RUN_DIR/params.yaml` trains on them."),
         epilog="example:\n  redal import results/runs/synthetic-indoor-minkunet-redal-s0 "
         "results/runs/synthetic-indoor-minkunet-redal-s0/export/round_00",
         formatter_class=argparse.RawDescriptionHelpFormatter,
