@@ -537,12 +537,26 @@ def read_manifest(labels_dir: str | os.PathLike[str]) -> dict[str, Any]:
     missing = [k for k in _MANIFEST_KEYS if k not in manifest]
     if missing:
         raise ValueError(f"{path}: missing key(s) {missing}")
+    if not isinstance(manifest["run_id"], str):
+        raise ValueError(f"{path}: run_id must be a string, got {manifest['run_id']!r}")
+    if isinstance(manifest["round"], bool) or not isinstance(manifest["round"], int) or manifest["round"] < 0:
+        raise ValueError(f"{path}: round must be an integer >= 0, got {manifest['round']!r}")
     if not isinstance(manifest["scans"], list):
         raise ValueError(f"{path}: scans must be a list, got {type(manifest['scans']).__name__}")
+    seen: set[int] = set()
     for i, entry in enumerate(manifest["scans"]):
         gone = [k for k in _SCAN_KEYS if not isinstance(entry, dict) or k not in entry]
         if gone:
             raise ValueError(f"{path}: scans[{i}] lacks key(s) {gone}")
+        index = entry["index"]
+        if isinstance(index, bool) or not isinstance(index, int) or index in seen:
+            raise ValueError(f"{path}: scans[{i}].index must be a scan index listed once, got {index!r}")
+        seen.add(index)
+        for key in ("file", "velodyne", "labels", "selected"):
+            value = entry.get(key)
+            if key in entry and not (isinstance(value, str) and value and not Path(value).is_absolute()
+                                     and ".." not in Path(value).parts):
+                raise ValueError(f"{path}: scans[{i}].{key} must be a path inside the export folder, got {value!r}")
     return manifest
 
 
@@ -560,9 +574,8 @@ def import_labels(run_dir: str | os.PathLike[str], labels_dir: str | os.PathLike
     Returns one row per unit selected in the export's round (``REPORT_COLUMNS``): scan, scan_name, region,
     points, labeled_points (by this import), imported (bool: this import labels the unit), sources (the
     files its labels came from, ``;``-joined), labeled (bool: labeled in the run now, by this or an earlier
-    import). Raises ValueError naming the
-    file, the key or the value and what is allowed for any mismatch; nothing is written unless every file
-    is valid. Warns about labels outside the selected units (ignored), imported units with unlabeled points,
+    import). Raises ValueError naming the file, the key or the value and what is allowed for any mismatch;
+    nothing is written unless every file is valid. Warns about labels outside the selected units (ignored), imported units with unlabeled points,
     selected units still without labels, and files in the folder the manifest does not list (ignored).
     """
     from redal_core.active.pool import LabelState

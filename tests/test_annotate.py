@@ -333,6 +333,11 @@ def test_import_rejects_mismatches_with_clear_errors(awaiting, tmp_path):
     (edited / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="manifest.json: format_version 7, this code reads 1"):
         annotate.import_labels(run_dir, edited)
+    data["format_version"] = 1
+    data["scans"][0]["file"] = "../../elsewhere.ply"
+    (edited / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"scans\[0\].file must be a path inside the export folder"):
+        annotate.import_labels(run_dir, edited)
     (edited / "manifest.json").unlink()
     with pytest.raises(FileNotFoundError, match="edited: no manifest.json"):
         annotate.import_labels(run_dir, edited)
