@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from redal_core import __version__
+
 
 def _handler(target: str):
     """``module:function`` resolved lazily; the function takes the parsed namespace and returns an exit code."""
@@ -30,14 +32,25 @@ def _wrap(text: str) -> str:
     return textwrap.fill(text, width=100)
 
 
+def _examples(*lines: str) -> dict:
+    """``add_parser`` keywords for a help epilog of examples, printed as written."""
+    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="redal",
         description="ReDAL study kit: region-based, diversity-aware active learning for point-cloud segmentation.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("prepare", help="generate a synthetic dataset (or index a real one) and fill the scan cache")
+    p = sub.add_parser("prepare", help="generate a synthetic dataset (or index a real one) and fill the scan cache",
+                       **_examples(
+                           "redal prepare --dataset synthetic-indoor --root data/synthetic-indoor --scans 24",
+                           "redal prepare --dataset s3dis --root /data/Stanford3dDataset_v1.2_Aligned_Version",
+                       ))
     p.add_argument(
         "--dataset",
         required=True,
@@ -50,19 +63,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="scan cache folder (default: <root>/.cache)")
     p.set_defaults(func=_handler("redal_core.data.prepare:cli_prepare"))
 
-    p = sub.add_parser("run", help="run (or resume) one active-learning run from a config YAML")
+    p = sub.add_parser("run", help="run (or resume) one active-learning run from a config YAML",
+                       **_examples(
+                           "redal run my_run.yaml",
+                           "redal run results/runs/<run_id>/params.yaml   # resume after the last complete round",
+                       ))
     p.add_argument("config", help="a run config YAML (one combination, no lists)")
     p.add_argument("--results-dir", default=None, help="override the config's results directory")
     p.set_defaults(func=_handler("redal_core.active.loop:cli_run"))
 
-    p = sub.add_parser("sweep", help="expand a params grid and execute notebook 02 with papermill per run")
+    p = sub.add_parser("sweep", help="expand a params grid and execute notebook 02 with papermill per run",
+                       **_examples(
+                           "redal sweep params/demo.yaml --jobs 2",
+                           "redal sweep params/s3dis_minkunet.yaml --dask-scheduler tcp://HOST:8786",
+                       ))
     p.add_argument("params", help="a params YAML; list values expand to a grid of runs")
     p.add_argument("--jobs", type=int, default=1, help="parallel runs in the local process pool (default 1)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS", help="send runs to a Dask distributed scheduler")
     p.add_argument("--results-dir", default=None, help="override the params' results directory")
     p.set_defaults(func=_handler("redal_core.sweep:cli_sweep"))
 
-    p = sub.add_parser("figures", help="execute notebooks 03-05 into results/figures and results/tables")
+    p = sub.add_parser("figures", help="execute notebooks 03-05 into results/figures and results/tables",
+                       **_examples(
+                           "redal figures params/demo.yaml",
+                           "redal figures params/s3dis_minkunet.yaml --results-dir /scratch/results",
+                       ))
     p.add_argument("params", help="the params YAML whose runs to plot")
     p.add_argument("--results-dir", default=None, help="override the params' results directory")
     p.set_defaults(func=_handler("redal_core.sweep:cli_figures"))
@@ -74,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
         "to fill with train ids), classes.json (id, name, colour) and manifest.json; for SemanticKITTI-family "
         "runs also sequences/XX/velodyne/*.bin, labels/*.label (0 = to fill with raw SemanticKITTI ids) and "
         "selected/*.npy. Only the points with selected = 1 are read back by `redal import`."),
-        epilog="example:\n  redal export results/runs/synthetic-indoor-minkunet-redal-s0 --round 0\n"
-        "  (writes results/runs/synthetic-indoor-minkunet-redal-s0/export/round_00/)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **_examples(
+            "redal export results/runs/<run_id> --round 0   # writes results/runs/<run_id>/export/round_00/",
+            "redal export results/runs/<run_id> --round 1 --out /shared/annotators/round_01",
+        ),
     )
     p.add_argument("run_dir", help="results/runs/<run_id>")
     p.add_argument("--round", type=int, required=True, dest="round_", metavar="R", help="selection round to export")
@@ -93,9 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "not labeled), a <scan>.csv with point_index,label rows, and for SemanticKITTI-family runs the .label "
         "files (raw ids, 0 = not labeled). Only points of the round's selected units are kept; a second import "
         "adds units. Then `redal run RUN_DIR/params.yaml` trains on them."),
-        epilog="example:\n  redal import results/runs/synthetic-indoor-minkunet-redal-s0 "
-        "results/runs/synthetic-indoor-minkunet-redal-s0/export/round_00",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **_examples("redal import results/runs/<run_id> results/runs/<run_id>/export/round_00"),
     )
     p.add_argument("run_dir", help="results/runs/<run_id>")
     p.add_argument("labels_dir", help="the folder `redal export` wrote, with the annotators' labels filled in")

@@ -18,6 +18,10 @@ DATASETS: dict[str, str] = {"S3DIS": "s3dis", "SemanticKITTI": "semantickitti"}
 BACKBONES: dict[str, str] = {"MinkowskiNet": "minkunet", "SPVCNN": "spvcnn"}
 #: Strategies compared in the paper's Fig. 5 / Tables 3-6, in the paper's column order.
 STRATEGIES: tuple[str, ...] = ("RAND", "MAR", "CONF", "ENT", "CSET", "SEGENT", "MCDR", "ReDAL")
+#: The paper's fully supervised row of Tables 1/2/7/8: every training point labeled.
+FULL = "Full"
+#: The budget of the paper's active-learning rows in Tables 1/7 (% labeled points).
+TABLE_BUDGET_PCT = 5.0
 
 _CURVES = "miou_curves.csv"
 _PER_CLASS = "semantickitti_per_class_iou_5pct.csv"
@@ -66,14 +70,15 @@ def miou_curves(dataset: str | None = None, backbone: str | None = None) -> pd.D
 def per_class_iou() -> pd.DataFrame:
     """Per-class IoU (%) on SemanticKITTI val at 5 % labeled points, MinkowskiNet (Tables 1 and 7).
 
-    Columns: ``dataset`` ("semantickitti"), ``backbone`` ("minkunet"), ``labeled_pct`` (5.0), ``method``
-    (Full | RAND | ReDAL), ``class`` (the 19 SemanticKITTI class names, in the paper's order), ``iou`` (%).
+    Columns: ``dataset`` ("semantickitti"), ``backbone`` ("minkunet"), ``labeled_pct`` (100.0 for Full,
+    the fully supervised row; 5.0 for RAND and ReDAL), ``method`` (Full | RAND | ReDAL), ``class`` (the 19
+    SemanticKITTI class names, in the paper's order), ``iou`` (%).
     The paper's reported mIoU per method is in ``paper_miou`` (``per_class_miou()`` returns it alone).
     """
     wide = _read(_PER_CLASS)
     long = wide.melt(id_vars=["method", "mIoU"], var_name="class", value_name="iou")
     long = long.rename(columns={"mIoU": "paper_miou"})
-    long.insert(0, "labeled_pct", 5.0)
+    long.insert(0, "labeled_pct", long["method"].map(lambda m: 100.0 if m == FULL else TABLE_BUDGET_PCT))
     long.insert(0, "backbone", "minkunet")
     long.insert(0, "dataset", "semantickitti")
     long["iou"] = long["iou"].astype(float)

@@ -10,7 +10,7 @@ paper. Saving is explicit (``save_figure``, ``write_table``, ``write_html``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +67,37 @@ def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
         raise ValueError(f"{what}: missing column(s) {missing}; got {list(frame.columns)}")
 
 
+def seeds_caption(seeds, *, spread: bool = True) -> str:
+    """How statistics over seeds are shown, for captions and table headers.
+
+    seeds : an int or (S,) ints >= 1, the seed count of every strategy (``seeds`` columns).
+    Returns "one seed" when every count is 1 (the mean alone is shown: one run has no spread),
+    "mean +- std over n seeds" when all are n >= 2 ("mean over n seeds" with ``spread=False``, for
+    tables of means), and the range with a note when they differ.
+    """
+    counts = np.unique(np.asarray(seeds, dtype=np.int64).ravel())
+    if counts.size == 0 or counts.min() < 1:
+        raise ValueError(f"seeds_caption: seed counts must be integers >= 1, got {sorted(counts.tolist())}")
+    low, high = int(counts.min()), int(counts.max())
+    stat = "mean +- std" if spread else "mean"
+    if high == 1:
+        return "one seed"
+    if low == high:
+        return f"{stat} over {high} seeds"
+    alone = "; one seed: the mean alone" if low == 1 and spread else ""
+    return f"{stat} over {low}-{high} seeds (n per strategy{alone})"
+
+
+def format_mean_std(mean: float, std: float, seeds: int, *, digits: int = 2) -> str:
+    """``"54.00 +- 4.24 (n=2)"``, or ``"54.00 (one seed)"`` when ``seeds`` is 1 (no spread to show)."""
+    seeds = int(seeds)
+    if seeds < 1:
+        raise ValueError(f"format_mean_std: seeds must be >= 1, got {seeds}")
+    if seeds == 1:
+        return f"{mean:.{digits}f} (one seed)"
+    return f"{mean:.{digits}f} +- {std:.{digits}f} (n={seeds})"
+
+
 def curve_stats(rounds: pd.DataFrame) -> pd.DataFrame:
     """Mean and standard deviation over seeds of every (dataset, backbone, strategy, round).
 
@@ -98,7 +129,8 @@ def _draw_curves(ax, stats: pd.DataFrame, strategies: Sequence[str]) -> None:
         seeds = int(part.seeds.max())
         color = strategy_color(name)
         ax.plot(x, y, marker="o", ms=3.5, lw=1.8, color=color, label=f"{name} (n={seeds})")
-        ax.fill_between(x, y - s, y + s, color=color, alpha=0.15, lw=0)
+        if seeds >= 2:  # one seed has no spread: no band
+            ax.fill_between(x, y - s, y + s, color=color, alpha=0.15, lw=0)
 
 
 def _draw_paper(ax, paper: pd.DataFrame, strategies: Sequence[str] | None, label_suffix: str) -> None:
@@ -116,7 +148,19 @@ def _style(ax, title: str) -> None:
     ax.set_xlabel("labeled points (%)")
     ax.set_ylabel("mIoU (%)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    # right of the axes, never over the data (the last round's points sit in the lower/upper right)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
+def _caption(figure: Figure, text: str) -> None:
+    figure.suptitle(text, fontsize=8, y=0.0, va="bottom")
+    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+
+
+def _ours_caption(stats: pd.DataFrame, dataset: str, backbone: str) -> str:
+    seeds = stats.groupby("strategy").seeds.max()
+    band = " (band)" if (seeds >= 2).any() else ""
+    return f"Ours: {seeds_caption(seeds)}{band}, {dataset}, {backbone}."
 
 
 def plot_compare(
@@ -128,6 +172,9 @@ def plot_compare(
     paper: bool = True,
 ) -> Figure:
     """Paper Fig. 5 for one dataset x backbone: mIoU vs % labeled points, mean +- std over seeds.
+
+    The caption states the seed count (``seeds_caption``): with one seed it says so and no band is drawn.
+    Legends sit right of their axes, outside the data.
 
     Where the combination is one of the paper's (real S3DIS / SemanticKITTI with minkunet / spvcnn) the
     paper's curves (Tables 3-6) are drawn on the same axes, dashed and lighter. For a synthetic dataset
@@ -144,10 +191,10 @@ def plot_compare(
     same_axes = paper and paper_reference.is_paper_combo(dataset, backbone)
     family = PAPER_FAMILY.get(dataset) if paper and not same_axes else None
     side = family is not None and paper_reference.is_paper_combo(family, backbone)
-    figure = Figure(figsize=(11.5 if side else 6.5, 4.6), layout="constrained")
+    figure = Figure(figsize=(14.0 if side else 8.5, 4.6), layout="constrained")
     axes = figure.subplots(1, 2 if side else 1, squeeze=False)[0]
     _draw_curves(axes[0], stats, names)
-    caption = f"Ours: mean +- std over seeds (band), {dataset}, {backbone}."
+    caption = _ours_caption(stats[stats.strategy.isin(names)], dataset, backbone)
     if same_axes:
         _draw_paper(axes[0], paper_reference.miou_curves(dataset, backbone), names, " (paper)")
         caption += " Dashed: the paper's Tables 3-6 for the same dataset and backbone."
@@ -160,8 +207,7 @@ def plot_compare(
             f" Right: the paper's {family} curves, for shape only - synthetic data is NOT comparable"
             " to the real dataset."
         )
-    figure.suptitle(caption, fontsize=8, y=0.0, va="bottom")
-    figure.get_layout_engine().set(rect=(0, 0.05, 1, 0.95))
+    _caption(figure, caption)
     return figure
 
 
@@ -174,7 +220,8 @@ def plot_ablation(
 ) -> Figure:
     """Paper Fig. 8 for one dataset x backbone: the ablation strategies' curves, mean +- std over seeds.
 
-    The paper publishes Fig. 8 as a chart only (no table), so no paper overlay is drawn.
+    The paper publishes Fig. 8 as a chart only (no table), so no paper overlay is drawn. The caption
+    states the seed count, as in ``plot_compare``; the legend sits right of the axes.
     """
     _require(rounds, [*_GROUP, "seed", "labeled_pct", "miou"], "plot_ablation(rounds)")
     part = rounds[(rounds.dataset == dataset) & (rounds.backbone == backbone) & rounds.strategy.isin(strategies)]
@@ -183,10 +230,12 @@ def plot_ablation(
             f"plot_ablation: no runs of {list(strategies)} for {dataset} x {backbone}; "
             f"strategies present: {sorted(set(rounds.strategy))}"
         )
-    figure = Figure(figsize=(6.5, 4.6), layout="constrained")
+    figure = Figure(figsize=(8.5, 4.6), layout="constrained")
     ax = figure.subplots()
-    _draw_curves(ax, curve_stats(part), [s for s in strategies if s in set(part.strategy)])
+    stats = curve_stats(part)
+    _draw_curves(ax, stats, [s for s in strategies if s in set(part.strategy)])
     _style(ax, f"ablation (Fig. 8 style): {dataset} / {backbone}")
+    _caption(figure, _ours_caption(stats, dataset, backbone))
     return figure
 
 
@@ -222,8 +271,9 @@ def per_class_table(
 ) -> pd.DataFrame:
     """Paper Tables 1/7: per-class IoU (%) per strategy at a budget, mean over seeds.
 
-    IoU in % (the run files hold fractions). Rows: strategies (``source`` "ours"), plus the paper's rows (``source`` "paper") where the paper has
-    the table (SemanticKITTI, minkunet, 5 %). Columns: ``source, strategy, labeled_pct, seeds, mIoU`` and
+    IoU in % (the run files hold fractions). Rows: strategies (``source`` "ours"), plus the paper's rows
+    (``source`` "paper") where the paper has the table (SemanticKITTI, minkunet: RAND and ReDAL at 5 %, and
+    Full, the fully supervised model, at ``labeled_pct`` 100). Columns: ``source, strategy, labeled_pct, seeds, mIoU`` and
     one column per class (``class_names`` order, else first appearance). A class IoU that is missing
     (no ground truth) stays NaN and is left out of the mean.
     """
@@ -249,8 +299,9 @@ def per_class_table(
         ref = paper_reference.per_class_iou()
         order += [c for c in paper_reference.class_names() if c not in order]
         paper = ref.pivot_table(index="method", columns="class", values="iou").reindex(columns=order)
+        budget = ref.groupby("method").labeled_pct.first().reindex(paper.index).to_numpy()
         rows = pd.DataFrame({
-            "source": "paper", "strategy": paper.index, "labeled_pct": 5.0, "seeds": 3,
+            "source": "paper", "strategy": paper.index, "labeled_pct": budget, "seeds": 3,
             "mIoU": paper_reference.per_class_miou().reindex(paper.index).to_numpy(),
         })
         out = pd.concat([out, pd.concat([rows, paper.reset_index(drop=True)], axis=1)], ignore_index=True)
@@ -269,7 +320,8 @@ def class_distribution_table(
     """Paper Tables 2/8: labeled class distribution (per mille) per strategy at a budget, mean over seeds.
 
     Same row/column layout as ``per_class_table`` (without ``mIoU``); the paper's Full / RAND / ReDAL rows
-    are appended for SemanticKITTI with minkunet.
+    are appended for SemanticKITTI with minkunet (``labeled_pct`` 100 for Full, the whole training set;
+    NaN for RAND and ReDAL, whose budget the paper's Tables 2/8 do not print).
     """
     _require(
         class_distribution,
@@ -296,7 +348,8 @@ def class_distribution_table(
         ref = paper_reference.class_distribution()
         order += [c for c in paper_reference.class_names() if c not in order]
         paper = ref.pivot_table(index="method", columns="class", values="permille").reindex(columns=order)
-        rows = pd.DataFrame({"source": "paper", "strategy": paper.index, "labeled_pct": np.nan, "seeds": 3})
+        full = np.where(paper.index == paper_reference.FULL, 100.0, np.nan)
+        rows = pd.DataFrame({"source": "paper", "strategy": paper.index, "labeled_pct": full, "seeds": 3})
         out = pd.concat([out, pd.concat([rows, paper.reset_index(drop=True)], axis=1)], ignore_index=True)
     return out
 
@@ -306,6 +359,8 @@ def final_miou_table(rounds: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``dataset, backbone, strategy, rounds, seeds, labeled_pct, miou, miou_std, initial_miou,
     gain`` (gain = final - initial mIoU, mean over seeds), sorted by dataset, backbone, descending miou.
+    ``miou_std`` is the sample std (ddof=1) for two seeds or more and NaN (printed "-") for one seed, which
+    has no spread; ``seeds_caption(table.seeds)`` words a header for the table.
     """
     _require(rounds, ["run_id", "dataset", "backbone", "strategy", "seed", "round", "labeled_pct", "miou"], "final_miou_table")
     rounds = rounds.assign(miou=rounds.miou * 100.0)
@@ -322,7 +377,7 @@ def final_miou_table(rounds: pd.DataFrame) -> pd.DataFrame:
         initial_miou=("initial_miou", "mean"),
         gain=("gain", "mean"),
     ).reset_index()
-    table["miou_std"] = table["miou_std"].fillna(0.0)
+    table["miou_std"] = table["miou_std"].where(table.seeds >= 2)
     return table.sort_values(["dataset", "backbone", "miou"], ascending=[True, True, False]).reset_index(drop=True)
 
 
@@ -336,7 +391,8 @@ def verdict(final: pd.DataFrame) -> str:
     region-based strategy with diversity (ENT+Region+Div, ReDAL) beat the best scan-level one?
 
     "beat" needs the gap to exceed the larger of the two strategies' seed std; a smaller gap is reported
-    as within seed noise. Combos lacking either group say so.
+    as within seed noise. With one seed there is no std: a gap under 1 point is reported as no clear
+    winner, and the means are printed alone ("one seed"). Combos lacking either group say so.
     """
     _require(final, ["dataset", "backbone", "strategy", "miou", "miou_std", "seeds"], "verdict(final)")
     lines = []
@@ -349,11 +405,13 @@ def verdict(final: pd.DataFrame) -> str:
             continue
         r, s = region.iloc[0], scan.iloc[0]
         gap = r.miou - s.miou
-        noise = max(r.miou_std, s.miou_std)
+        noise = float(np.nanmax([r.miou_std, s.miou_std, 0.0]))
         seeds = int(min(r.seeds, s.seeds))
-        facts = (f"best region+diversity {r.strategy} {r.miou:.2f} +- {r.miou_std:.2f} vs best scan-level "
-                 f"{s.strategy} {s.miou:.2f} +- {s.miou_std:.2f} mIoU % ({seeds} seed(s), final round)")
-        if abs(gap) <= noise or seeds < 2 and abs(gap) < 1.0:
+        facts = (f"best region+diversity {r.strategy} {format_mean_std(r.miou, r.miou_std, r.seeds)} vs best "
+                 f"scan-level {s.strategy} {format_mean_std(s.miou, s.miou_std, s.seeds)} mIoU % (final round)")
+        if seeds < 2 and abs(gap) < 1.0:
+            word = f"no clear winner: the gap of {gap:+.2f} points is under 1 point with one seed (no spread measured)"
+        elif abs(gap) <= noise:
             word = f"no clear winner: the gap of {gap:+.2f} points is within the seeds' spread"
         elif gap > 0:
             word = f"region-based selection with diversity BEAT scan-level selection by {gap:.2f} points"
@@ -425,6 +483,100 @@ def plot_region_sizes(region: np.ndarray, *, bins: int = 40, title: str = "regio
     return figure
 
 
+#: plotly's default vertical field of view (perspective projection), radians.
+PLOTLY_FOVY = np.pi / 4
+#: Direction from the scene's centre to the eye: plotly's default three-quarter view, from above.
+VIEW_DIRECTION = (1.25, 1.25, 1.25)
+#: Grey of the points outside the highlighted sets of a 3D view (regions never selected, ignored labels).
+UNSELECTED_COLOR = "rgb(200, 200, 200)"
+
+
+def scene_layout(xyz: np.ndarray, *, margin: float = 1.05, min_aspect: float = 0.02) -> dict:
+    """A plotly ``layout.scene`` that fits a point cloud: axis ranges, aspect and camera from its extent.
+
+    xyz : (N, 3) float coordinates (N >= 1). Returns ``{"xaxis": {"range"}, "yaxis", "zaxis",
+    "aspectmode": "manual", "aspectratio": {x, y, z}, "camera": {eye, center, up, projection}}``.
+    The aspect ratio is the extent of each axis over the largest one (so a street is long and flat, a
+    room boxy; an axis with no extent gets ``min_aspect``). plotly draws the box with edges of
+    ``aspectratio`` units around the origin; the eye looks at its centre along ``VIEW_DIRECTION`` from
+    ``margin`` times the distance at which the box's bounding sphere fills the vertical field of view,
+    so the whole cloud is in view whatever its shape.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] == 0:
+        raise ValueError(f"scene_layout: xyz must be a non-empty (N, 3) array, got shape {xyz.shape}")
+    if not np.isfinite(xyz).all():
+        raise ValueError("scene_layout: xyz has non-finite coordinates")
+    if not margin >= 1.0:
+        raise ValueError(f"scene_layout: margin must be >= 1 (1 = the bounding sphere just fits), got {margin}")
+    low, high = xyz.min(axis=0), xyz.max(axis=0)
+    extent = high - low
+    largest = float(extent.max())
+    aspect = np.full(3, 1.0) if largest == 0 else np.maximum(extent / largest, min_aspect)
+    # an axis of zero extent still needs a range for plotly: pad it to its share of the largest axis
+    pad = np.where(extent > 0, 0.0, 0.5 * aspect * (largest if largest > 0 else 1.0))
+    radius = 0.5 * float(np.linalg.norm(aspect))
+    distance = margin * radius / np.sin(PLOTLY_FOVY / 2)
+    direction = np.asarray(VIEW_DIRECTION, dtype=np.float64)
+    eye = distance * direction / np.linalg.norm(direction)
+    axes = ("x", "y", "z")
+    scene = {f"{a}axis": {"range": [float(low[i] - pad[i]), float(high[i] + pad[i])]} for i, a in enumerate(axes)}
+    scene.update(
+        aspectmode="manual",
+        aspectratio={a: float(aspect[i]) for i, a in enumerate(axes)},
+        camera={
+            "eye": {a: float(eye[i]) for i, a in enumerate(axes)},
+            "center": {"x": 0.0, "y": 0.0, "z": 0.0},
+            "up": {"x": 0.0, "y": 0.0, "z": 1.0},
+            "projection": {"type": "perspective"},
+        },
+    )
+    return scene
+
+
+def _subsample(xyz: np.ndarray, n_values: int, rng, max_points: int, what: str) -> np.ndarray:
+    """Validate a cloud and its per-point values; return the sorted indices of a random subsample."""
+    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] == 0:
+        raise ValueError(f"{what}: xyz must be a non-empty (N, 3) array, got shape {xyz.shape}")
+    if n_values != xyz.shape[0]:
+        raise ValueError(f"{what}: values must have shape ({xyz.shape[0]},), got ({n_values},)")
+    if max_points < 1:
+        raise ValueError(f"{what}: max_points must be >= 1, got {max_points}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"{what}: rng must be a numpy Generator, got {type(rng).__name__}")
+    keep = np.arange(xyz.shape[0])
+    if keep.size > max_points:
+        keep = np.sort(rng.choice(keep.size, size=max_points, replace=False))
+    return keep
+
+
+def _layout_3d(figure: go.Figure, points: np.ndarray, title: str, shown: int, total: int, *, legend: bool,
+               legend_title: str = "") -> None:
+    figure.update_layout(
+        title={"text": f"{title} ({shown} of {total} points)", "font": {"size": 12}},
+        scene=scene_layout(points), margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=legend,
+        # plotly's default legend place, right of the scene (the margin grows to hold it), never over the cloud;
+        # constant item size: legend markers readable whatever the point size
+        legend={"itemsizing": "constant", "font": {"size": 11}, "title": {"text": legend_title}},
+    )
+
+
+def _rgb(color) -> str:
+    if isinstance(color, str):
+        return color
+    r, g, b = (int(c) for c in color)
+    return f"rgb({r}, {g}, {b})"
+
+
+def _points_trace(p: np.ndarray, *, name: str, color: str, point_size: float):
+    import plotly.graph_objects as go
+
+    return go.Scatter3d(
+        x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="markers", name=name,
+        marker={"size": point_size, "color": color}, hovertemplate=f"{name}<extra></extra>",
+    )
+
+
 def scatter3d(
     xyz: np.ndarray,
     values: np.ndarray,
@@ -436,27 +588,21 @@ def scatter3d(
     names: Sequence[str] | None = None,
     point_size: float = 1.6,
 ) -> go.Figure:
-    """A plotly 3D scatter of a point cloud coloured by ``values``, randomly subsampled.
+    """A plotly 3D scatter of a point cloud coloured by ``values``, randomly subsampled: one trace, no legend.
 
     xyz    : (N, 3) float coordinates;  values : (N,) per-point values (ids when ``categorical``,
-    e.g. regions or classes; floats otherwise, e.g. scores). ``names`` labels categorical ids (class
-    names); ``rng`` draws the subsample of at most ``max_points`` points.
+    e.g. regions or clusters, shuffled onto a qualitative palette; floats otherwise, e.g. scores, with a
+    colour bar). ``names`` labels categorical ids in the hover text; ``rng`` draws the subsample of at
+    most ``max_points`` points. The camera is fitted to the cloud (``scene_layout``). For classes with a
+    legend in the dataset's colours use ``scatter_classes``; for selections, ``scatter_selection``.
     """
     import plotly.graph_objects as go
 
     xyz = np.asarray(xyz)
     values = np.asarray(values)
-    if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] == 0:
-        raise ValueError(f"scatter3d: xyz must be a non-empty (N, 3) array, got shape {xyz.shape}")
-    if values.shape != (xyz.shape[0],):
-        raise ValueError(f"scatter3d: values must have shape ({xyz.shape[0]},), got {values.shape}")
-    if max_points < 1:
-        raise ValueError(f"scatter3d: max_points must be >= 1, got {max_points}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"scatter3d: rng must be a numpy Generator, got {type(rng).__name__}")
-    keep = np.arange(xyz.shape[0])
-    if keep.size > max_points:
-        keep = np.sort(rng.choice(keep.size, size=max_points, replace=False))
+    if values.ndim != 1:
+        raise ValueError(f"scatter3d: values must have shape ({len(xyz)},), got {values.shape}")
+    keep = _subsample(xyz, values.shape[0], rng, max_points, "scatter3d")
     p, v = xyz[keep], values[keep]
     marker = {"size": point_size}
     hover = None
@@ -473,11 +619,138 @@ def scatter3d(
         text=hover, hoverinfo="text" if hover is not None else "all",
     )
     figure = go.Figure(trace)
-    figure.update_layout(
-        title={"text": f"{title} ({keep.size} of {xyz.shape[0]} points)", "font": {"size": 12}},
-        scene={"aspectmode": "data"}, margin={"l": 0, "r": 0, "t": 30, "b": 0}, showlegend=False,
-    )
+    _layout_3d(figure, p, title, keep.size, xyz.shape[0], legend=False)
     return figure
+
+
+def scatter_classes(
+    xyz: np.ndarray,
+    labels: np.ndarray,
+    *,
+    class_names: Sequence[str],
+    colors: Mapping[str, tuple[int, int, int] | str],
+    rng: np.random.Generator,
+    max_points: int = 30000,
+    title: str = "",
+    point_size: float = 1.6,
+    ignored: str = "ignored",
+) -> go.Figure:
+    """A plotly 3D view of per-point classes, one trace (legend entry) per class present, in ``colors``.
+
+    xyz : (N, 3) float coordinates;  labels : (N,) int class ids in ``0..len(class_names)-1``, negative
+    (``IGNORE_INDEX``) for points without a label, drawn grey as ``ignored`` (the last entry) when present.
+    colors : class name -> (r, g, b) 0..255 or a CSS colour, e.g.
+    ``redal_core.data.class_colors.class_colors(dataset)``; a class it lacks raises ValueError.
+    One legend entry per class present in ``labels`` (the whole scan), in ``class_names`` order.
+    ``rng`` draws the subsample of at most ``max_points`` points; the camera is fitted to the cloud.
+    """
+    import plotly.graph_objects as go
+
+    xyz = np.asarray(xyz)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"scatter_classes: labels must be a (N,) integer array, got {labels.dtype} {labels.shape}")
+    keep = _subsample(xyz, labels.shape[0], rng, max_points, "scatter_classes")
+    names = list(class_names)
+    if labels.size and labels.max() >= len(names):
+        raise ValueError(f"scatter_classes: label {int(labels.max())} has no name ({len(names)} class names)")
+    missing = [n for n in names if n not in colors]
+    if missing:
+        raise ValueError(f"scatter_classes: no colour for class(es) {missing}; colours given for {list(colors)}")
+    p, v = xyz[keep], labels[keep].astype(np.int64)
+    figure = go.Figure()
+    for k in np.unique(labels[labels >= 0]):
+        figure.add_trace(_points_trace(p[v == k], name=names[k], color=_rgb(colors[names[k]]),
+                                       point_size=point_size))
+    if (labels < 0).any():
+        figure.add_trace(_points_trace(p[v < 0], name=ignored, color=UNSELECTED_COLOR, point_size=point_size))
+    _layout_3d(figure, p, title, keep.size, xyz.shape[0], legend=True)
+    return figure
+
+
+def scatter_selection(
+    xyz: np.ndarray,
+    selected_round: np.ndarray,
+    region: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    max_points: int = 30000,
+    title: str = "",
+    point_size: float = 1.6,
+    unit: str = "region",
+) -> go.Figure:
+    """A plotly 3D view of the regions selected in each round: one trace per round, the rest grey.
+
+    xyz : (N, 3) float coordinates;  selected_round : (N,) int round in which each point's region was
+    selected (-1: never);  region : (N,) int region id of each point (>= 0), used to count the regions of
+    each round on the whole scan. Legend entries read ``round r (k regions)`` (``unit`` names the unit),
+    in round order, then ``not selected`` for the grey points. ``rng`` draws the subsample of at most ``max_points``
+    points; the camera is fitted to the cloud.
+    """
+    import plotly.graph_objects as go
+
+    xyz = np.asarray(xyz)
+    selected_round = np.asarray(selected_round)
+    region = np.asarray(region)
+    for name, array in (("selected_round", selected_round), ("region", region)):
+        if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+            raise ValueError(f"scatter_selection: {name} must be a (N,) integer array, got {array.dtype} {array.shape}")
+    if region.shape != selected_round.shape:
+        raise ValueError(f"scatter_selection: region has shape {region.shape}, selected_round {selected_round.shape}")
+    if region.size and region.min() < 0:
+        raise ValueError(f"scatter_selection: region ids must be >= 0, got {int(region.min())}")
+    if selected_round.size and selected_round.min() < -1:
+        raise ValueError(f"scatter_selection: rounds must be >= -1 (-1: never selected), got {int(selected_round.min())}")
+    keep = _subsample(xyz, selected_round.shape[0], rng, max_points, "scatter_selection")
+    p, v = xyz[keep], selected_round[keep].astype(np.int64)
+    palette = _qualitative()
+    figure = go.Figure()
+    for r in np.unique(selected_round[selected_round >= 0]):
+        count = np.unique(region[selected_round == r]).size
+        label = f"round {int(r)} ({count} {unit}{'s' if count != 1 else ''})"
+        figure.add_trace(_points_trace(p[v == r], name=label, color=palette[int(r) % len(palette)],
+                                       point_size=point_size))
+    if (selected_round < 0).any():
+        figure.add_trace(_points_trace(p[v < 0], name="not selected", color=UNSELECTED_COLOR, point_size=point_size))
+    _layout_3d(figure, p, title, keep.size, xyz.shape[0], legend=True, legend_title="selected in")
+    return figure
+
+
+def best_region_run(results_dir: str | Path, *, dataset: str | None = None, backbone: str | None = None) -> Path:
+    """The run folder that notebook 06 explores by default: a run of the best region-unit strategy.
+
+    Among the runs under ``<results_dir>/runs`` with at least one complete selection round (optionally of
+    one ``dataset`` / ``backbone``), keeps the region-unit strategies (``get_strategy(name).unit ==
+    "region"``: RAND+Region, ENT+Region, ENT+Region+Div, ENT+Region+Color/Structure, ReDAL), takes the
+    strategy with the highest final mIoU, mean over its seeds (``final_miou_table``; across several
+    dataset x backbone combinations, the highest row), and returns its run with the lowest seed.
+    Raises FileNotFoundError when no run has a selection, ValueError when none is region-unit.
+    """
+    from redal_core.active.strategies import STRATEGIES, get_strategy
+    from redal_core.results import read_runs
+
+    tables = read_runs(results_dir)
+    rounds = tables.rounds[tables.rounds.run_id.isin(set(tables.selections.run_id))]
+    if dataset is not None:
+        rounds = rounds[rounds.dataset == dataset]
+    if backbone is not None:
+        rounds = rounds[rounds.backbone == backbone]
+    if rounds.empty:
+        where = "".join(f" {k}={v}" for k, v in (("dataset", dataset), ("backbone", backbone)) if v is not None)
+        raise FileNotFoundError(f"best_region_run: no run with a selection under {Path(results_dir) / 'runs'}{where}")
+    known = set(STRATEGIES.names())
+    region = [n for n in sorted(set(rounds.strategy)) if n in known and get_strategy(n).unit == "region"]
+    if not region:
+        raise ValueError(
+            f"best_region_run: no region-unit strategy among the runs under {results_dir} "
+            f"(strategies: {', '.join(_strategy_order(rounds.strategy))}); give run_dir explicitly"
+        )
+    rounds = rounds[rounds.strategy.isin(region)]
+    best = final_miou_table(rounds).sort_values("miou", ascending=False, kind="stable").iloc[0]
+    runs = rounds[(rounds.dataset == best.dataset) & (rounds.backbone == best.backbone)
+                  & (rounds.strategy == best.strategy)]
+    run_id = runs.sort_values(["seed", "run_id"]).run_id.iloc[0]
+    return Path(results_dir) / "runs" / run_id
 
 
 def _qualitative() -> list[str]:

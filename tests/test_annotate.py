@@ -422,7 +422,7 @@ def test_cli_default_out_and_mismatched_folder(awaiting, tmp_path, capsys):
         with pytest.raises(SystemExit):
             build_parser().parse_args([command, "--help"])
         text = capsys.readouterr().out
-        assert f"example:\n  redal {command} results/runs/" in text
+        assert f"examples:\n  redal {command} results/runs/<run_id> " in text
     with pytest.raises(SystemExit):
         build_parser().parse_args(["export", "--help"])
     assert "(default: RUN_DIR/export/round_RR, RR the round in two digits)" in " ".join(capsys.readouterr().out.split())

@@ -242,3 +242,130 @@ def test_prepare_warns_about_scans_left_by_an_earlier_run(tmp_path, monkeypatch,
     with pytest.warns(UserWarning, match=r"1 scan\(s\) under .* were not written by this run .*00/000002"):
         assert main([*args, "--scans", "3"]) == 0
     assert "train: 3 scans" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------- sequences, frames and poses
+
+#: A rigid velodyne -> camera transform (KITTI's axes: x_cam = -y, y_cam = -z, z_cam = x, and an offset).
+_TR = np.array([[0, -1, 0, -0.01], [0, 0, -1, -0.05], [1, 0, 0, -0.3], [0, 0, 0, 1]], np.float64)
+
+
+def _lidar_motion(frame: int) -> np.ndarray:
+    """The planted LiDAR-to-world transform of a frame: 0.8 m forward per frame, turning 0.01 rad per frame."""
+    c, s = np.cos(0.01 * frame), np.sin(0.01 * frame)
+    out = np.eye(4)
+    out[:2, :2] = ((c, -s), (s, c))
+    out[:3, 3] = (0.8 * frame, 0.02 * frame, 0.0)
+    return out
+
+
+def _plant_poses(root, sequence: str, rows: int, *, calib: bool = True) -> None:
+    folder = root / "sequences" / sequence
+    inverse = np.linalg.inv(_TR)
+    lines = [" ".join(f"{v:.12e}" for v in (_TR @ _lidar_motion(k) @ inverse)[:3].ravel()) for k in range(rows)]
+    (folder / "poses.txt").write_text("\n".join(lines) + "\n")
+    if calib:
+        p = " ".join(["0"] * 12)
+        tr = " ".join(f"{v:.12e}" for v in _TR[:3].ravel())
+        (folder / "calib.txt").write_text(f"P0: {p}\nP1: {p}\nP2: {p}\nP3: {p}\nTr: {tr}\n")
+
+
+def test_frames_and_neighbours(kitti_root, write_kitti_scan):
+    for stem in ("000002", "000005", "000020"):
+        write_kitti_scan(kitti_root, "00", stem, np.ones((3, 4), np.float32), np.full(3, 40, np.uint32))
+    train = build_dataset("semantickitti", kitti_root, "train")
+    assert train.scan_names == ["00/000000", "00/000001", "00/000002", "00/000005", "00/000020", "07/000003"]
+    assert [train.frame(i) for i in range(len(train))] == [
+        ("00", 0), ("00", 1), ("00", 2), ("00", 5), ("00", 20), ("07", 3)
+    ]  # fmt: skip
+    assert train.frame_neighbours(2).tolist() == [0, 1, 3]  # 12 before / 12 after: 00/000020 is 18 after
+    assert train.frame_neighbours(3).tolist() == [0, 1, 2]  # 00/000020 is 15 after 00/000005
+    assert train.frame_neighbours(4, before=15, after=0).tolist() == [3]
+    assert train.frame_neighbours(1, before=1, after=1).tolist() == [0, 2]
+    assert train.frame_neighbours(2, before=0, after=3).tolist() == [3]
+    assert train.frame_neighbours(5).tolist() == [] and train.frame_neighbours(5).dtype == np.int64
+    assert train.frame_neighbours(-1, before=0, after=0).tolist() == []
+    with pytest.raises(ValueError, match=r"before must be an integer >= 0 \(frames\), got -1"):
+        train.frame_neighbours(0, before=-1)
+
+
+def test_scans_without_poses_have_none(kitti_root, real_samples, tmp_path):
+    ds = build_dataset("semantickitti", kitti_root, "all")
+    assert ds.has_poses is False
+    with pytest.raises(ValueError, match=r"scan 07/000003 has no pose: sequence 07 has no .*sequences/07/poses\.txt"):
+        ds.pose(2)
+    real = build_dataset("semantickitti", real_samples, "all", cache_dir=tmp_path / "cache")
+    assert real.has_poses is False and len(real) == 5
+    assert real[0].num_points == 124_668 and real.frame(3) == ("07", 964)
+    assert real.frame_neighbours(0).tolist() == [1, 2]
+
+
+def test_planted_poses_give_lidar_to_world(kitti_root):
+    _plant_poses(kitti_root, "00", rows=4)  # more rows than scans: fine
+    _plant_poses(kitti_root, "07", rows=4)
+    train = build_dataset("semantickitti", kitti_root, "train")
+    assert train.has_poses is True
+    for i, frame in ((0, 0), (1, 1), (2, 3)):
+        pose = train.pose(i)
+        assert pose.shape == (4, 4) and pose.dtype == np.float64
+        np.testing.assert_allclose(pose, _lidar_motion(frame), atol=1e-9)
+    np.testing.assert_allclose(train.pose(-1), _lidar_motion(3), atol=1e-9)
+    train.pose(0)[0, 0] = 7.0  # a copy: the dataset's table is not changed
+    np.testing.assert_allclose(train.pose(0), np.eye(4), atol=1e-12)
+    val = build_dataset("semantickitti", kitti_root, "val")  # 08 has no poses
+    assert val.has_poses is False
+    with pytest.raises(ValueError, match=r"scan 08/000000 has no pose: sequence 08 has no .*sequences/08/poses\.txt"):
+        val.pose(0)
+
+
+def test_poses_without_calibration_are_absent(kitti_root):
+    _plant_poses(kitti_root, "08", rows=1, calib=False)
+    val = build_dataset("semantickitti", kitti_root, "val")
+    assert val.has_poses is False
+    with pytest.raises(ValueError, match=r"scan 08/000000 has no pose: sequence 08 has no .*sequences/08/calib\.txt"):
+        val.pose(0)
+
+
+def test_fewer_pose_rows_than_frames_is_an_error(kitti_root):
+    _plant_poses(kitti_root, "00", rows=1)
+    train = build_dataset("semantickitti", kitti_root, "train")
+    match = r"00/poses\.txt: 1 pose rows, fewer than the frames of the sequence: scan 00/000001 needs row 2"
+    with pytest.raises(ValueError, match=match):
+        assert train.has_poses
+    with pytest.raises(ValueError, match=match):
+        train.pose(0)
+
+
+def test_bad_pose_files_are_errors_naming_file_and_line(kitti_root):
+    _plant_poses(kitti_root, "08", rows=1)
+    poses = kitti_root / "sequences" / "08" / "poses.txt"
+    poses.write_text(poses.read_text().replace("e+00\n", "e+00 7\n", 1))
+    val = build_dataset("semantickitti", kitti_root, "val")
+    with pytest.raises(ValueError, match=r"08/poses\.txt, line 1: expected 12 numbers, got 13"):
+        assert val.has_poses
+    _plant_poses(kitti_root, "08", rows=1)
+    calib = kitti_root / "sequences" / "08" / "calib.txt"
+    calib.write_text(calib.read_text().replace("Tr:", "Tx:"))
+    with pytest.raises(ValueError, match=r"08/calib\.txt: no 'Tr:' line"):
+        build_dataset("semantickitti", kitti_root, "val").pose(0)
+
+
+def test_scans_whose_stem_is_not_a_frame_number(kitti_root, write_kitti_scan):
+    write_kitti_scan(kitti_root, "08", "extra", np.ones((3, 4), np.float32), np.full(3, 40, np.uint32))
+    _plant_poses(kitti_root, "08", rows=1)
+    val = build_dataset("semantickitti", kitti_root, "val")
+    assert val.scan_names == ["08/000000", "08/extra"]
+    assert val.has_poses is False and val.frame_neighbours(0).tolist() == []
+    np.testing.assert_allclose(val.pose(0), np.eye(4), atol=1e-12)
+    with pytest.raises(ValueError, match=r"scan 08/extra's file stem is not a frame number"):
+        val.pose(1)
+
+
+def test_s3dis_rooms_are_not_frames(s3dis_root):
+    ds = build_dataset("s3dis", s3dis_root, "val")
+    assert ds.has_poses is False
+    for call in (ds.pose, ds.frame, ds.frame_neighbours):
+        with pytest.raises(ValueError, match=r"dataset 's3dis': its (layout records no sensor poses|scans are not frames)"):
+            call(0)
+    with pytest.raises(IndexError):
+        ds.pose(5)

@@ -98,6 +98,7 @@ def test_03_to_05_write_figures_and_tables(study):
     assert set(final.strategy) == {"RAND", "ReDAL"} and (final.seeds == 1).all()
     note = (tmp / "results" / "tables" / "final_miou.md").read_text()
     assert "synthetic-indoor / minkunet:" in note and ("BEAT" in note or "NOT" in note or "no clear winner" in note)
+    assert note.startswith("## Final mIoU (%) per strategy, one seed\n") and "+-" not in note  # n = 1: the mean alone
     per_class = pd.read_csv(tmp / "results" / "tables" / f"per_class_{combo}.csv")
     assert list(per_class.columns[:5]) == ["source", "strategy", "labeled_pct", "seeds", "mIoU"]
     assert "ceiling" in per_class.columns and set(per_class.source) == {"ours"}
@@ -107,9 +108,11 @@ def test_03_to_05_write_figures_and_tables(study):
 
 def test_06_explores_a_selection(study):
     tmp, configs, _ = study
-    run_dir = tmp / "results" / "runs" / configs[1]["run_id"]
+    assert configs[1]["active"]["strategy"] == "ReDAL"  # the study's one region-unit strategy
     out = tmp / "explore"
-    book = _execute("06_explore_selection", tmp, run_dir=str(run_dir), max_points=2000, out_dir=str(out))
+    # no run_dir: the notebook explores the best region strategy's run (not the alphabetically first, RAND)
+    book = _execute("06_explore_selection", tmp, results_dir=str(tmp / "results"), max_points=2000, out_dir=str(out))
+    assert f"{configs[1]['run_id']}: scan" in _text(book)
     views = sorted(p.stem.split("_", 1)[1] for p in out.glob("scan*.html"))
     assert views == ["errors", "ground_truth", "kmeans_clusters", "prediction", "region_score", "regions",
                      "selected_round"]

@@ -208,3 +208,206 @@ def test_curve_stats_matches_numpy_over_seeds(values):
     assert stats.miou == pytest.approx(percent.mean())
     assert stats.miou_std == pytest.approx(percent.std(ddof=1) if len(values) > 1 else 0.0, abs=1e-9)
     assert stats.seeds == len(values)
+
+
+# -- one seed, paper rows, legends outside the data -------------------------------------------------------
+def test_seeds_caption_and_mean_std():
+    assert plots.seeds_caption(1) == "one seed"
+    assert plots.seeds_caption([1, 1]) == "one seed"
+    assert plots.seeds_caption([3, 3]) == "mean +- std over 3 seeds"
+    assert plots.seeds_caption([3], spread=False) == "mean over 3 seeds"
+    mixed = plots.seeds_caption([1, 3])
+    assert "1-3 seeds" in mixed and "one seed: the mean alone" in mixed
+    with pytest.raises(ValueError, match=">= 1"):
+        plots.seeds_caption([0, 2])
+    assert plots.format_mean_std(54.0, float("nan"), 1) == "54.00 (one seed)"
+    assert plots.format_mean_std(54.0, 4.2426, 2) == "54.00 +- 4.24 (n=2)"
+
+
+def test_one_seed_prints_the_mean_alone_and_says_so():
+    rounds, _, _ = _frames()
+    single = rounds[rounds.seed == 0]
+    final = plots.final_miou_table(single)
+    assert final.miou_std.isna().all() and (final.seeds == 1).all()
+    row = plots.to_markdown(final).splitlines()[2].split(" | ")
+    assert row[list(final.columns).index("miou_std")] == "-"  # not 0.00
+    text = plots.verdict(final)
+    assert "+-" not in text and "ReDAL 51.00 (one seed)" in text and "RAND 40.00 (one seed)" in text
+    figure = plots.plot_compare(single, dataset="synthetic-indoor", backbone="minkunet")
+    caption = figure._suptitle.get_text()
+    assert "one seed" in caption and "+- std" not in caption and "band" not in caption
+    assert len(figure.axes[0].collections) == 0  # no std band for one seed
+    ablation = plots.plot_ablation(single, dataset="synthetic-indoor", backbone="minkunet")
+    assert "one seed" in ablation._suptitle.get_text()
+    # two seeds: mean +- std, with n stated
+    two = plots.plot_compare(rounds, dataset="synthetic-indoor", backbone="minkunet")
+    assert "mean +- std over 2 seeds (band)" in two._suptitle.get_text()
+    assert len(two.axes[0].collections) == 2
+    assert "ReDAL 54.00 +- 4.24 (n=2)" in plots.verdict(plots.final_miou_table(rounds))
+    assert plots.final_miou_table(rounds).miou_std.notna().all()
+
+
+def test_paper_full_row_is_full_supervision():
+    rounds, per_class, dist = _frames(dataset="semantickitti", backbone="minkunet")
+    table = plots.per_class_table(per_class, rounds, dataset="semantickitti", backbone="minkunet", budget_pct=5)
+    paper = table[table.source == "paper"].set_index("strategy")
+    assert paper.loc["Full", "labeled_pct"] == 100.0
+    assert paper.loc["RAND", "labeled_pct"] == 5.0 and paper.loc["ReDAL", "labeled_pct"] == 5.0
+    md = plots.to_markdown(table)
+    assert "| paper | Full | 100.00 |" in md and "| paper | Full | 5.00 |" not in md
+    dtable = plots.class_distribution_table(dist, rounds, dataset="semantickitti", backbone="minkunet")
+    assert dtable[dtable.source == "paper"].set_index("strategy").loc["Full", "labeled_pct"] == 100.0
+
+
+def _legend_boxes(figure):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure).draw()
+    renderer = figure.canvas.get_renderer()
+    boxes = []
+    for ax in figure.axes:
+        legend = ax.get_legend()
+        assert legend is not None
+        boxes.append((ax.get_window_extent(renderer), legend.get_window_extent(renderer)))
+    return figure.bbox, boxes
+
+
+@pytest.mark.parametrize("combo", [("semantickitti", "minkunet"), ("synthetic-outdoor", "minkunet"),
+                                   ("s3dis", "spvcnn")])
+def test_compare_legends_sit_outside_the_data(combo):
+    dataset, backbone = combo
+    rounds, _, _ = _frames(dataset=dataset, backbone=backbone)
+    figures = [plots.plot_compare(rounds, dataset=dataset, backbone=backbone),
+               plots.plot_ablation(rounds, dataset=dataset, backbone=backbone)]
+    for figure in figures:
+        page, boxes = _legend_boxes(figure)
+        for axes_box, legend_box in boxes:
+            assert not axes_box.overlaps(legend_box), (axes_box, legend_box)
+            assert page.x0 <= legend_box.x0 and legend_box.x1 <= page.x1 + 1  # inside the figure, not cut off
+            assert page.y0 <= legend_box.y0 and legend_box.y1 <= page.y1 + 1
+
+
+# -- 3D views ---------------------------------------------------------------------------------------------
+def _corners_in_view(scene) -> float:
+    """The largest angle (radians) between the view axis and a corner of the scene's box, seen from the eye."""
+    aspect = np.array([scene.aspectratio.x, scene.aspectratio.y, scene.aspectratio.z])
+    eye = np.array([scene.camera.eye.x, scene.camera.eye.y, scene.camera.eye.z])
+    center = np.array([scene.camera.center.x, scene.camera.center.y, scene.camera.center.z])
+    axis = (center - eye) / np.linalg.norm(center - eye)
+    corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * aspect / 2
+    rays = corners - eye
+    cosines = rays @ axis / np.linalg.norm(rays, axis=1)
+    return float(np.arccos(np.clip(cosines, -1, 1)).max())
+
+
+@pytest.mark.parametrize("extent", [(100.0, 60.0, 5.0), (6.0, 4.0, 3.0), (2.0, 30.0, 0.0)])
+def test_3d_camera_fits_the_scene(extent):
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform(0, 1, size=(3000, 3)) * np.array(extent) - 7.0
+    figure = plots.scatter3d(xyz, xyz[:, 2], categorical=False, rng=rng)
+    scene = figure.layout.scene
+    assert scene.aspectmode == "manual"
+    aspect = np.array([scene.aspectratio.x, scene.aspectratio.y, scene.aspectratio.z])
+    expected = np.maximum(np.ptp(xyz, axis=0) / np.ptp(xyz, axis=0).max(), 0.02)
+    np.testing.assert_allclose(aspect, expected, rtol=1e-9)
+    # every corner of the data's box is inside the vertical field of view: nothing is cropped
+    assert _corners_in_view(scene) <= plots.PLOTLY_FOVY / 2
+    for name, i in (("xaxis", 0), ("yaxis", 1), ("zaxis", 2)):
+        low, high = getattr(scene, name).range
+        assert low <= xyz[:, i].min() and high >= xyz[:, i].max() and high > low
+
+
+def test_scene_layout_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        plots.scene_layout(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="non-finite"):
+        plots.scene_layout(np.array([[0.0, 0.0, np.nan]]))
+    one = plots.scene_layout(np.ones((4, 3)))  # a single position still gets a box and a camera
+    assert all(one[f"{a}axis"]["range"][1] > one[f"{a}axis"]["range"][0] for a in "xyz")
+
+
+@pytest.mark.parametrize("dataset", ["s3dis", "semantickitti"])
+def test_class_view_has_a_legend_in_the_dataset_colours(dataset):
+    from redal_core.data.class_colors import class_colors
+
+    colors = class_colors(dataset)
+    names = list(colors)
+    rng = np.random.default_rng(0)
+    xyz = rng.normal(size=(4000, 3))
+    labels = rng.choice([0, 2, 5, -100], size=4000).astype(np.int64)
+    figure = plots.scatter_classes(xyz, labels, class_names=names, colors=colors, rng=rng, max_points=1000)
+    assert [t.name for t in figure.data] == [names[0], names[2], names[5], "ignored"]
+    for trace in figure.data[:3]:
+        r, g, b = colors[trace.name]
+        assert trace.marker.color == f"rgb({r}, {g}, {b})"
+    assert figure.data[3].marker.color == plots.UNSELECTED_COLOR
+    assert sum(len(t.x) for t in figure.data) == 1000
+    assert figure.layout.showlegend is True and figure.layout.legend.itemsizing == "constant"
+    assert _corners_in_view(figure.layout.scene) <= plots.PLOTLY_FOVY / 2
+    with pytest.raises(ValueError, match="no colour"):
+        plots.scatter_classes(xyz, labels, class_names=[*names[:5], "unknown"], colors=colors, rng=rng)
+    with pytest.raises(ValueError, match="has no name"):
+        plots.scatter_classes(xyz, labels, class_names=names[:3], colors=colors, rng=rng)
+
+
+def test_selection_view_draws_one_trace_per_round_and_greys_the_rest():
+    rng = np.random.default_rng(0)
+    region = np.repeat(np.arange(10), 200)
+    xyz = rng.normal(size=(region.size, 3)) + region[:, None]
+    by_region = np.full(10, -1)
+    by_region[[2, 3]] = 0
+    by_region[5] = 2
+    figure = plots.scatter_selection(xyz, by_region[region], region, rng=rng, max_points=1500)
+    names = [t.name for t in figure.data]
+    assert names == ["round 0 (2 regions)", "round 2 (1 region)", "not selected"]
+    grey = figure.data[2]
+    assert grey.marker.color == plots.UNSELECTED_COLOR
+    assert len({t.marker.color for t in figure.data}) == 3
+    assert sum(len(t.x) for t in figure.data) == 1500
+    # the grey points are exactly the subsample's points of never-selected regions
+    never = np.isin(region, np.flatnonzero(by_region < 0))
+    assert len(grey.x) == sum(len(t.x) for t in figure.data) - sum(len(t.x) for t in figure.data[:2])
+    assert set(np.round(grey.x, 9)) <= set(np.round(xyz[never, 0], 9))
+    assert figure.layout.showlegend is True
+    with pytest.raises(ValueError, match="region has shape"):
+        plots.scatter_selection(xyz, by_region[region], region[:10], rng=rng)
+
+
+def _write_run(results, run_id, *, strategy, seed, mious, selections=True, dataset="synthetic-indoor"):
+    import json
+
+    import yaml
+
+    run = results / "runs" / run_id
+    (run / "selections").mkdir(parents=True)
+    params = {"seed": seed, "dataset": {"name": dataset}, "model": {"name": "minkunet"},
+              "active": {"strategy": strategy}}
+    (run / "params.yaml").write_text(yaml.safe_dump(params))
+    pd.DataFrame({"round": range(len(mious)), "labeled_points": 1, "labeled_pct": 5.0, "miou": mious,
+                  "wall_s": 1.0, "train_s": 1.0, "eval_s": 0.0, "predict_s": 0.0, "select_s": 0.0}
+                 ).to_csv(run / "rounds.csv", index=False)
+    if selections:
+        for r in range(len(mious) - 1):
+            pd.DataFrame({"scan": [0], "scan_name": ["a"], "region": [r], "score": [1.0], "adjusted_score": [1.0],
+                          "cluster": [-1], "points": [10]}).to_csv(run / "selections" / f"round_{r:02d}.csv", index=False)
+    last = len(mious) - 1
+    (run / "state.json").write_text(json.dumps({"last_round": last, "rounds": last, "status": "complete"}))
+    return run
+
+
+def test_best_region_run_is_the_best_region_strategy_not_the_first_run(tmp_path):
+    results = tmp_path / "results"
+    _write_run(results, "a-ent-s0", strategy="ENT", seed=0, mious=[0.2, 0.7])  # scan unit: never chosen
+    _write_run(results, "b-randregion-s0", strategy="RAND+Region", seed=0, mious=[0.2, 0.50])
+    _write_run(results, "b-randregion-s1", strategy="RAND+Region", seed=1, mious=[0.2, 0.30])
+    _write_run(results, "c-redal-s1", strategy="ReDAL", seed=1, mious=[0.2, 0.47])
+    _write_run(results, "c-redal-s0", strategy="ReDAL", seed=0, mious=[0.2, 0.45])
+    _write_run(results, "d-nosel-s0", strategy="ENT+Region", seed=0, mious=[0.9], selections=False)
+    # ReDAL has the best mean (46 vs 40 %); its lowest seed's run is explored
+    assert plots.best_region_run(results) == results / "runs" / "c-redal-s0"
+    with pytest.raises(FileNotFoundError, match="no run with a selection"):
+        plots.best_region_run(results, dataset="s3dis")
+    only_scan = tmp_path / "scan_only"
+    _write_run(only_scan, "a-ent-s0", strategy="ENT", seed=0, mious=[0.2, 0.7])
+    with pytest.raises(ValueError, match="no region-unit strategy.*ENT"):
+        plots.best_region_run(only_scan)

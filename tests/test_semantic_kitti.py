@@ -9,7 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redal_core import IGNORE_INDEX
-from redal_core.data.semantic_kitti import DEFAULT_LABEL_CONFIG, load_label_config, read_scan
+from redal_core.data.semantic_kitti import (
+    DEFAULT_LABEL_CONFIG,
+    lidar_to_world,
+    load_label_config,
+    read_calib,
+    read_poses,
+    read_scan,
+    read_sequence_poses,
+    read_velodyne_to_camera,
+)
 
 YAML = yaml.safe_load(DEFAULT_LABEL_CONFIG.read_text())
 
@@ -121,3 +130,126 @@ def test_label_config_with_out_of_range_value_is_an_error(tmp_path):
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ValueError, match=r"bad\.yaml: learning_map entry 10: 25 must map"):
         load_label_config(path)
+
+
+# ------------------------------------------------------------------------------------ poses and calibration
+
+#: KITTI odometry's Tr of sequences 00-02 (velodyne -> left camera), as its calib.txt prints it.
+KITTI_TR = (
+    "4.276802385584e-04 -9.999672484946e-01 -8.084491683471e-03 -1.198459927713e-02 -7.210626507497e-03 "
+    "8.081198471645e-03 -9.999413164504e-01 -5.403984729748e-02 9.999738645903e-01 4.859485810390e-04 "
+    "-7.206933692422e-03 -2.921968648686e-01"
+)
+P_LINE = " ".join(["7.188560000000e+02"] + ["0.000000000000e+00"] * 11)
+
+
+def _calib_text(tr: str = KITTI_TR) -> str:
+    return "".join(f"P{k}: {P_LINE}\n" for k in range(4)) + f"Tr: {tr}\n"
+
+
+def _row(matrix: np.ndarray) -> str:
+    return " ".join(f"{v:.12e}" for v in np.asarray(matrix)[:3].ravel())
+
+
+def _motion(yaw: float, translation) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    out = np.eye(4)
+    out[:2, :2] = ((c, -s), (s, c))
+    out[:3, 3] = translation
+    return out
+
+
+def test_read_poses_planted(tmp_path):
+    path = tmp_path / "poses.txt"
+    path.write_text("1 0 0 0 0 1 0 0 0 0 1 0\n0 -1 0 1.5 1 0 0 -2 0 0 1 0.25\n\n")  # trailing blank line is fine
+    poses = read_poses(path)
+    assert poses.shape == (2, 4, 4) and poses.dtype == np.float64
+    np.testing.assert_array_equal(poses[0], np.eye(4))
+    np.testing.assert_array_equal(poses[1], [[0, -1, 0, 1.5], [1, 0, 0, -2], [0, 0, 1, 0.25], [0, 0, 0, 1]])
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("1 0 0 0 0 1 0 0 0 0 1 0\n1 0 0 0 0 1 0 0 0 0 1\n", r"poses\.txt, line 2: expected 12 numbers, got 11"),
+        ("1 0 0 0 0 1 0 0 0 0 1 0 7\n", r"poses\.txt, line 1: expected 12 numbers, got 13"),
+        ("1 0 0 0 0 1 0 0 0 0 1 0\n\n1 0 0 0 0 1 0 0 0 0 1 0\n", r"poses\.txt, line 2: expected 12 numbers, got 0"),
+        ("1 0 0 nan 0 1 0 0 0 0 1 0\n", r"poses\.txt, line 1: non-finite value 'nan'"),
+        ("1 0 0 0 0 1 0 0 0 0 1 -inf\n", r"poses\.txt, line 1: non-finite value '-inf'"),
+        ("1 0 0 0 0 1 0 0 0 0 1 x9\n", r"poses\.txt, line 1: 'x9' is not a number"),
+        ("\n \n", r"poses\.txt: no pose rows"),
+    ],
+)
+def test_bad_poses_file_is_an_error(tmp_path, text, match):
+    path = tmp_path / "poses.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_poses(path)
+
+
+def test_read_calib_planted(tmp_path):
+    path = tmp_path / "calib.txt"
+    path.write_text(_calib_text() + "\nR0_rect: 1 0 0 0 1 0 0 0 1\n")
+    calib = read_calib(path)
+    assert list(calib) == ["P0", "P1", "P2", "P3", "Tr", "R0_rect"]
+    assert calib["P2"].shape == (12,) and calib["P2"][0] == 718.856 and calib["R0_rect"].shape == (9,)
+    tr = read_velodyne_to_camera(path)
+    assert tr.shape == (4, 4) and tr.dtype == np.float64
+    np.testing.assert_array_equal(tr[:3].ravel(), [float(v) for v in KITTI_TR.split()])
+    np.testing.assert_array_equal(tr[3], [0, 0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("".join(f"P{k}: {P_LINE}\n" for k in range(4)), r"calib\.txt: no 'Tr:' line .*found P0, P1, P2, P3"),
+        (f"P0: {P_LINE}\nTr: 1 0 0 0 0 1 0 0 0 0 1\n", r"calib\.txt, line 2 \(Tr\): expected 12 numbers, got 11"),
+        (f"P0: {P_LINE} 1\nTr: {KITTI_TR}\n", r"calib\.txt, line 1 \(P0\): expected 12 numbers, got 13"),
+        (f"Tr: {KITTI_TR.replace('-2.921968648686e-01', 'inf')}\n", r"calib\.txt, line 1 \(Tr\): non-finite value 'inf'"),
+        (f"Tr: {KITTI_TR}\nTr: {KITTI_TR}\n", r"calib\.txt, line 2: key 'Tr' repeated \(first on line 1\)"),
+        (f"Tr {KITTI_TR}\n", r"calib\.txt, line 1: expected 'KEY: numbers'"),
+        ("Tr: 0 0 0 1 0 0 0 1 0 0 0 1\n", r"calib\.txt: Tr is not invertible"),
+    ],
+)
+def test_bad_calib_file_is_an_error(tmp_path, text, match):
+    path = tmp_path / "calib.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_velodyne_to_camera(path)
+
+
+def test_world_transform_is_the_kitti_convention():
+    # KITTI's axes: x_cam = -y_velo, y_cam = -z_velo, z_cam = x_velo (plus an offset): the camera moving 1 m
+    # along its optical axis z is the LiDAR moving 1 m forward along its x, whatever the offset.
+    tr = np.array([[0, -1, 0, -0.01], [0, 0, -1, -0.05], [1, 0, 0, -0.3], [0, 0, 0, 1]], np.float64)
+    forward = np.eye(4)
+    forward[2, 3] = 1.0
+    world = lidar_to_world(np.stack([np.eye(4), forward]), tr)
+    np.testing.assert_allclose(world[0], np.eye(4), atol=1e-15)
+    np.testing.assert_allclose(world[1], _motion(0.0, (1.0, 0.0, 0.0)), atol=1e-15)
+    # a planted LiDAR motion W, turned into the camera pose Tr W inv(Tr) as KITTI records it, comes back,
+    # and a point seen by the LiDAR lands where W puts it
+    tr = np.eye(4)
+    tr[:3] = np.array([float(v) for v in KITTI_TR.split()]).reshape(3, 4)
+    motion = _motion(0.3, (12.0, -3.0, 0.5))
+    camera_pose = tr @ motion @ np.linalg.inv(tr)
+    recovered = lidar_to_world(camera_pose[None], tr)[0]
+    np.testing.assert_allclose(recovered, motion, atol=1e-9)
+    point = np.array([5.0, 1.0, -1.0, 1.0])
+    np.testing.assert_allclose(np.linalg.inv(tr) @ camera_pose @ (tr @ point), motion @ point, atol=1e-9)
+
+
+def test_lidar_to_world_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"need poses \(F, 4, 4\) and tr \(4, 4\), got \(4, 4\) and \(4, 4\)"):
+        lidar_to_world(np.eye(4), np.eye(4))
+
+
+def test_read_sequence_poses(tmp_path):
+    motions = [_motion(0.0, (0, 0, 0)), _motion(0.02, (0.9, 0.05, 0.0)), _motion(0.05, (1.8, 0.1, 0.01))]
+    tr = np.eye(4)
+    tr[:3] = np.array([float(v) for v in KITTI_TR.split()]).reshape(3, 4)
+    (tmp_path / "calib.txt").write_text(_calib_text())
+    with pytest.raises(ValueError, match=r"poses\.txt: no such file"):
+        read_sequence_poses(tmp_path)
+    (tmp_path / "poses.txt").write_text("".join(_row(tr @ m @ np.linalg.inv(tr)) + "\n" for m in motions))
+    np.testing.assert_allclose(read_sequence_poses(tmp_path), np.stack(motions), atol=1e-9)

@@ -2,7 +2,9 @@
 
 The digests were recorded from the monolithic ``redal_core/data/synthetic.py`` at commit 09ada7c18ec6
 (09ada7c18ec66938e343376c63f035efa8e15163), before it was split into the ``redal_core.data.synthetic``
-package, so the split is checked to be a pure move. A DELIBERATE change to the generated data (new
+package, so the split is checked to be a pure move. The ``outdoor-drive`` digest (consecutive frames with
+KITTI poses, ``frames_per_drive``) was recorded when drives were added (branch peers-sequences); the
+default outdoor digest did not change then. A DELIBERATE change to the generated data (new
 geometry, another draw order, another file format) must update them: rerun the cases and paste the new
 hex digests, saying why in the commit. Any other change of a single byte fails here.
 """
@@ -21,6 +23,7 @@ from redal_core.data import synthetic
 DATASETS = {
     "indoor": "c718b144dd00807715a56cb4946c76cb8776976376debdb0ee68fa227ebabfc8",
     "outdoor": "66f02d6164f610f4cbfdad0b7b5f68b55b098f8cb5d7bdb7d77be9075b235b13",
+    "outdoor-drive": "715d3fe260e29c3bf61b4cd5114bd2b01fe94e6c47ac52aada769e707b796cc9",
 }
 #: sha256 over the arrays ``generate_room(np.random.default_rng(7), kind=kind, points=4000)`` returns.
 ROOMS = {
@@ -65,6 +68,12 @@ def test_indoor_dataset_is_byte_identical(tmp_path):
 def test_outdoor_dataset_is_byte_identical(tmp_path):
     synthetic.write_synthetic_outdoor(tmp_path, scans=3, seed=5)  # default beams=64, azimuth_steps=1920
     assert _tree_digest(tmp_path) == DATASETS["outdoor"]
+
+
+def test_outdoor_drives_are_byte_identical(tmp_path):
+    # two drives (08: 3 frames, 00: 2) with poses.txt, calib.txt and times.txt
+    synthetic.write_synthetic_outdoor(tmp_path, scans=5, seed=5, beams=16, azimuth_steps=512, frames_per_drive=3)
+    assert _tree_digest(tmp_path) == DATASETS["outdoor-drive"]
 
 
 @pytest.mark.parametrize("kind", sorted(ROOMS))

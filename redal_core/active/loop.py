@@ -33,12 +33,11 @@ from typing import Any
 import numpy as np
 
 from redal_core.active.faults import maybe_fault, parse_fault
-from redal_core.active.seeding import PHASE_INIT, PHASE_SELECT, PHASE_TRAIN, round_rng, seed_torch
+from redal_core.active.seeding import PHASE_INIT, PHASE_SELECT, round_rng, seed_torch
 from redal_core.active.validation import check_run_folder, pool_size, validate_run
 from redal_core.config import RunConfig
 from redal_core.results import (
     RunPaths,
-    atomic_save_torch,
     atomic_write_csv,
     atomic_write_json,
     atomic_write_yaml,
@@ -49,10 +48,8 @@ from redal_core.results import (
 )
 from redal_core.threads import apply_threads, resolve_threads
 
-__all__ = ["BEST_VAL_EPOCHS", "RoundSummary", "cli_run", "run", "validate_run"]
+__all__ = ["RoundSummary", "cli_run", "run", "validate_run"]
 
-#: ``train.fine_tune_from: best_val`` chooses among a round's last epochs (the official code: 20).
-BEST_VAL_EPOCHS = 20
 
 @dataclass(frozen=True)
 class RoundSummary:
@@ -96,6 +93,7 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     from redal_core.active.pool_table import pool_unit_table
     from redal_core.active.run_data import RunRegions, run_datasets
     from redal_core.active.strategies import STRATEGIES, StrategyParams
+    from redal_core.active.training import train_round
     from redal_core.engine import barrier, init_distributed, resolve_device, world
 
     say = log or (lambda _: None)
@@ -167,8 +165,8 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
 
         apply_threads(threads)  # train (or reuse this round's checkpoint, written right after training)
         t0 = time.perf_counter()
-        _train_round(config, paths, model, train_ds, labeled_scans, label_fn, r, device, progress=progress,
-                     fault=fault, rank=rank, distributed=distributed, val_miou=lambda: _miou(val_iou()))
+        train_round(config, paths, model, train_ds, labeled_scans, label_fn, r, device, progress=progress,
+                    fault=fault, rank=rank, distributed=distributed, val_miou=lambda: _miou(val_iou()))
         times["train_s"] = time.perf_counter() - t0
 
         apply_threads(threads)  # evaluate on all points of the validation scans
@@ -250,43 +248,6 @@ def cli_run(args: argparse.Namespace) -> int:
 # -- pieces of a round ----------------------------------------------------------------------------------
 def _miou(iou: np.ndarray) -> float:
     return float(np.nanmean(iou)) if not np.isnan(iou).all() else float("nan")
-
-
-def _train_round(config, paths, model, dataset, labeled_scans, label_fn, r, device, *, progress, fault, rank,
-                 distributed, val_miou) -> None:
-    """Round r's training, leaving ``checkpoints/round_r.pt`` (model + Adam state) behind.
-
-    ``train.fine_tune_from: best_val`` keeps the model of the epoch with the best validation mIoU among the
-    round's last ``BEST_VAL_EPOCHS`` epochs (the official code's choice, made on the evaluation split);
-    ``last`` keeps the last epoch's. Either way the next round fine-tunes from this checkpoint."""
-    import torch
-
-    from redal_core.engine import ScanSamples, barrier, train
-
-    checkpoint = paths.checkpoint(r)
-    if checkpoint.exists():  # trained before an interruption: the checkpoint is exactly that model
-        saved = torch.load(checkpoint, map_location=device, weights_only=True)
-        model.load_state_dict(saved["model"])
-        return
-    optimizer_state = None
-    if r > 0:
-        saved = torch.load(paths.checkpoint(r - 1), map_location=device, weights_only=True)
-        model.load_state_dict(saved["model"])
-        optimizer_state = saved["optimizer"]
-    epochs = config.train.epochs_init if r == 0 else config.train.epochs_finetune
-    seed_torch(config.seed, r, PHASE_TRAIN)
-    samples = ScanSamples(dataset, labeled_scans, label_fn=label_fn, transforms=config.train.transforms)
-    on_epoch = (lambda epoch: maybe_fault(fault, "train", r)) if fault else None
-    best = config.train.fine_tune_from == "best_val"
-    result = train(model, samples, epochs=epochs, lr=config.train.lr, batch_size=config.train.batch_size,
-                   voxel_size=config.dataset.voxel_size, device=device, rng=round_rng(config.seed, r, PHASE_TRAIN),
-                   optimizer_state=optimizer_state, progress=progress, desc=f"round {r}", on_epoch=on_epoch,
-                   augment=bool(config.train.transforms), keep_best=val_miou if best else None,
-                   best_from_epoch=max(0, epochs - BEST_VAL_EPOCHS))
-    if rank == 0:
-        state = {"model": model.state_dict(), "optimizer": result.optimizer_state, "round": r}
-        atomic_save_torch(checkpoint, state)
-    barrier(distributed)
 
 
 def _class_distribution(dataset: Any, labeled_scans: list[int], label_fn: Callable) -> np.ndarray:

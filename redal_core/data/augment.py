@@ -93,6 +93,20 @@ def scale(xyz: np.ndarray, rng: np.random.Generator, *, low: float, high: float,
     return xyz * factor
 
 
+def flip_horizontal(xyz: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(N, 3) points mirrored in x and in y, each with probability 1/2, about the bounding-box centre.
+
+    Mirroring about the centre keeps the bounding box, so the same draws applied twice give the input back.
+    (The official code defines a horizontal flip but leaves it off; LiDAL flips x.)
+    """
+    out = xyz.copy()
+    c = _center(xyz, "bbox")
+    for axis in (0, 1):
+        if rng.random() < 0.5:
+            out[:, axis] = 2.0 * c[axis] - out[:, axis]
+    return out
+
+
 def chromatic_auto_contrast(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(N, 3) float colours blended with their per-channel contrast stretch to [0, 255] by U[0, 1).
 
@@ -143,6 +157,7 @@ TRANSFORMS: dict[str, Transform] = {
         Transform("rotate_z", False, {"center": str}, rotate_z, choices={"center": ("bbox", "origin")}),
         Transform("tilt", False, {"max_angle": float}, tilt),
         Transform("scale", False, {"low": float, "high": float, "per_axis": bool}, scale),
+        Transform("flip_horizontal", False, {}, flip_horizontal),
         Transform("chromatic_auto_contrast", True, {}, chromatic_auto_contrast),
         Transform("chromatic_translation", True, {"ratio": float}, chromatic_translation),
         Transform("chromatic_jitter", True, {"std": float}, chromatic_jitter),

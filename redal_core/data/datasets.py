@@ -10,6 +10,12 @@
 ``split="all"`` is train + val. A split none of whose folders exists is an error; a root holding only
 some of them (a subset of the release) lists the scans present. ``ds[i]`` returns a ``Scan`` whose
 arrays are read-only memory maps of the cache (``<root>/.cache`` unless ``cache_dir`` is given).
+
+Sequences of frames (the SemanticKITTI layout): ``frame(i)`` is scan i's ``(sequence, frame number)``,
+``frame_neighbours(i)`` the scans of its sequence within a window of frames, and where a sequence folder
+holds ``poses.txt`` and ``calib.txt``, ``pose(i)`` its (4, 4) LiDAR-to-world transform (``has_poses``: every
+scan has one). Poses are read on first use and do not enter the scan cache (``ds[i]`` stays in the sensor
+frame). The S3DIS layout has no frames: ``has_poses`` is False and the other three raise ValueError.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ import numpy as np
 from redal_core.data.cache import ScanCache, content_key
 from redal_core.data.s3dis import S3DIS_CLASSES, read_room
 from redal_core.data.scan import Scan
-from redal_core.data.semantic_kitti import SEMANTIC_KITTI_SPLITS, load_label_config, read_scan
+from redal_core.data.semantic_kitti import (
+    CALIB_FILE,
+    POSES_FILE,
+    SEMANTIC_KITTI_SPLITS,
+    load_label_config,
+    read_scan,
+    read_sequence_poses,
+)
 from redal_core.registry import Registry
 
 #: Dataset classes by the names used in configs and on the command line.
@@ -32,6 +45,9 @@ DATASETS: Registry[type[ScanDataset]] = Registry("dataset")
 
 #: Valid values of ``split``.
 SPLITS: tuple[str, ...] = ("train", "val", "all")
+
+#: Frames before and after a scan that ``frame_neighbours`` returns by default (LiDAL's window).
+NEIGHBOUR_FRAMES = 12
 
 # Bumped whenever a reader's output for the same files changes, so old cache entries are not reused.
 _READER_VERSION = "1"
@@ -115,6 +131,27 @@ class ScanDataset(ABC):
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
+    @property
+    def has_poses(self) -> bool:
+        """True when every scan has a sensor pose (``pose(i)``); layouts without poses: always False."""
+        return False
+
+    def pose(self, i: int) -> np.ndarray:
+        """(4, 4) float64 LiDAR-to-world transform of scan ``i``; ValueError where there is none."""
+        self._position(i)
+        raise ValueError(f"dataset {self.name!r}: its layout records no sensor poses")
+
+    def frame(self, i: int) -> tuple[str, int]:
+        """``(sequence, frame number)`` of scan ``i``; ValueError for layouts whose scans are not frames."""
+        self._position(i)
+        raise ValueError(f"dataset {self.name!r}: its scans are not frames of sequences")
+
+    def frame_neighbours(self, i: int, *, before: int = NEIGHBOUR_FRAMES, after: int = NEIGHBOUR_FRAMES) -> np.ndarray:
+        """(K,) int64 indices of the other scans of scan ``i``'s sequence whose frame number is within
+        ``before`` frames before and ``after`` frames after its own, in frame order (scan ``i`` excluded)."""
+        self._position(i)
+        raise ValueError(f"dataset {self.name!r}: its scans are not frames of sequences")
+
     #: identifies the file format and reader in cache keys
     _format: str = ""
 
@@ -176,6 +213,19 @@ class _SemanticKittiLayout(ScanDataset):
         self._config = load_label_config()
         self.class_names = list(self._config.class_names)
         super().__init__(root=root, split=split, cache_dir=cache_dir)
+        pairs = [name.split("/", 1) for name in self._names]
+        #: (sequence, frame number | None) per scan; None where the file stem is not a number
+        self._frames = [(sequence, int(stem) if stem.isdigit() else None) for sequence, stem in pairs]
+        self._poses: dict[str, np.ndarray] = {}  # sequence -> (F, 4, 4) LiDAR-to-world, read on first use
+        #: sequence -> (frame numbers ascending, their dataset indices), both (n,) int64, numbered scans only
+        found: dict[str, list[tuple[int, int]]] = {sequence: [] for sequence, _ in self._frames}
+        for j, (sequence, number) in enumerate(self._frames):
+            if number is not None:
+                found[sequence].append((number, j))
+        self._by_sequence: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for sequence, pairs in found.items():
+            pairs.sort()
+            self._by_sequence[sequence] = (np.array([f for f, _ in pairs], np.int64), np.array([j for _, j in pairs], np.int64))
 
     def _index(self) -> list[tuple[str, tuple[Path | str, ...]]]:
         sequences = self.root / "sequences"
@@ -208,6 +258,67 @@ class _SemanticKittiLayout(ScanDataset):
     def _read(self, i: int) -> Scan:
         scan, label = self._sources[i]
         return read_scan(scan, label if isinstance(label, Path) else None, config=self._config, name=self._names[i])
+
+    # --- sequences of frames and their poses ----------------------------------------------------------
+
+    def frame(self, i: int) -> tuple[str, int]:
+        """``(sequence, frame number)`` of scan ``i``: its sequence folder and the number of its file stem."""
+        i = self._position(i)
+        sequence, number = self._frames[i]
+        if number is None:
+            raise ValueError(f"dataset {self.name!r}: scan {self._names[i]}'s file stem is not a frame number")
+        return sequence, number
+
+    def frame_neighbours(self, i: int, *, before: int = NEIGHBOUR_FRAMES, after: int = NEIGHBOUR_FRAMES) -> np.ndarray:
+        """(K,) int64 indices of the other scans of scan ``i``'s sequence whose frame number f satisfies
+        ``frame - before <= f <= frame + after``, in frame order (scan ``i`` excluded; frames missing from the
+        split are simply absent). LiDAL uses 12 before and 12 after."""
+        for name, value in (("before", before), ("after", after)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (frames), got {value!r}")
+        sequence, number = self.frame(i)
+        numbers, indices = self._by_sequence[sequence]
+        lo = int(np.searchsorted(numbers, number - before, side="left"))
+        hi = int(np.searchsorted(numbers, number + after, side="right"))
+        window = indices[lo:hi]
+        return window[window != self._position(i)]  # a new array (boolean indexing copies)
+
+    def _sequence_poses(self, sequence: str) -> np.ndarray | str:
+        """(F, 4, 4) LiDAR-to-world poses of ``sequence``, or why it has none (a missing file). Bad files and a
+        ``poses.txt`` with fewer rows than the split's frames of the sequence raise ValueError."""
+        if sequence not in self._poses:
+            folder = self.root / "sequences" / sequence
+            missing = [name for name in (POSES_FILE, CALIB_FILE) if not (folder / name).is_file()]
+            if missing:
+                return f"sequence {sequence} has no {folder / missing[0]}"
+            table = read_sequence_poses(folder)
+            numbers, indices = self._by_sequence[sequence]
+            if len(numbers) and numbers[-1] >= len(table):
+                raise ValueError(
+                    f"{folder / POSES_FILE}: {len(table)} pose rows, fewer than the frames of the sequence: scan "
+                    f"{self._names[indices[-1]]} needs row {numbers[-1] + 1} (one row per frame, from frame 0)"
+                )
+            table.setflags(write=False)
+            self._poses[sequence] = table
+        return self._poses[sequence]
+
+    @property
+    def has_poses(self) -> bool:
+        """True when every scan of the split has a pose: its sequence folder holds ``poses.txt`` and
+        ``calib.txt`` and its file stem is a frame number. Malformed pose files raise ValueError."""
+        frames = self._frames
+        if any(number is None for _, number in frames):
+            return False
+        return all(not isinstance(self._sequence_poses(s), str) for s in sorted({s for s, _ in frames}))
+
+    def pose(self, i: int) -> np.ndarray:
+        """(4, 4) float64 LiDAR-to-world transform ``inv(Tr) @ pose @ Tr`` of scan ``i`` (world = the LiDAR
+        frame of its sequence's frame 0). ValueError naming the sequence and the missing file when absent."""
+        sequence, number = self.frame(i)
+        table = self._sequence_poses(sequence)
+        if isinstance(table, str):
+            raise ValueError(f"dataset {self.name!r}: scan {self._names[self._position(i)]} has no pose: {table}")
+        return table[number].copy()
 
 
 @DATASETS.register("s3dis")

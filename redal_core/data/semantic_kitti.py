@@ -5,6 +5,12 @@ are the semantic id (the high 16 the instance id). Semantic ids go through the d
 ``learning_map`` (shipped with the package as ``semantic-kitti.yaml``, the SemanticKITTI API's label
 config) to 0..19; 0 (unlabeled, outlier, other-structure, other-object) becomes ``IGNORE_INDEX`` and
 v in 1..19 becomes train id v - 1, so there are 19 classes named after ``learning_map_inv`` / ``labels``.
+
+Sequences may carry the odometry benchmark's ``poses.txt`` (row k: the 3x4 pose ``[R | t]`` of the left
+camera at frame k in the coordinates of the camera at frame 0, 12 values row-major) and ``calib.txt``
+(lines ``P0:`` .. ``P3:`` and ``Tr:``, 12 values each; ``Tr`` maps velodyne to camera coordinates).
+``read_sequence_poses`` turns them into each frame's LiDAR-to-world transform ``inv(Tr) @ pose @ Tr`` (the
+SemanticKITTI / LiDAL convention: world = the LiDAR frame of frame 0).
 """
 
 from __future__ import annotations
@@ -29,7 +35,12 @@ SEMANTIC_KITTI_SPLITS: dict[str, tuple[str, ...]] = {
 #: The label config shipped with the package.
 DEFAULT_LABEL_CONFIG = Path(__file__).with_name("semantic-kitti.yaml")
 
+#: Per sequence folder: the camera poses (one row per frame) and the calibration (``Tr``: velodyne -> camera).
+POSES_FILE = "poses.txt"
+CALIB_FILE = "calib.txt"
+
 _NUM_CLASSES = 19
+_CALIB_12 = ("P0", "P1", "P2", "P3", "Tr")  # calib keys that must hold a 3x4 matrix
 _ABSENT = -1  # lookup value of raw ids that learning_map does not list (distinct from IGNORE_INDEX)
 
 
@@ -134,3 +145,105 @@ def _read_labels(label_path: Path, n: int, config: LabelConfig) -> np.ndarray:
             f"{int(np.flatnonzero(absent)[0])}) are absent from learning_map in {config.source}"
         )
     return labels
+
+
+def read_poses(path: str | os.PathLike[str]) -> np.ndarray:
+    """Parse a ``poses.txt``: one line of 12 numbers (a 3x4 pose, row-major) per frame.
+
+    Returns (F, 4, 4) float64, row k the pose of frame k with last row ``0 0 0 1``. A line without exactly
+    12 numbers, a non-finite value or a file without rows raises ValueError naming the file and line.
+    """
+    path = Path(path)
+    rows = [_numbers(path, number, line, 12) for number, line in enumerate(_lines(path), 1)]
+    if not rows:
+        raise ValueError(f"{path}: no pose rows (expected one line of 12 numbers per frame)")
+    poses = np.tile(np.eye(4), (len(rows), 1, 1))
+    poses[:, :3, :] = np.asarray(rows, np.float64).reshape(-1, 3, 4)
+    return poses
+
+
+def read_calib(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Parse a ``calib.txt``: lines ``KEY: v1 v2 ...`` -> {key: (n,) float64}.
+
+    ``P0`` .. ``P3`` and ``Tr`` must hold 12 numbers (a 3x4 matrix, row-major); other keys any positive
+    count. Blank lines are skipped; a line without ``KEY:``, a repeated key, a wrong count or a non-finite
+    value raises ValueError naming the file and line.
+    """
+    path = Path(path)
+    calib: dict[str, np.ndarray] = {}
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            continue
+        key, colon, rest = line.partition(":")
+        key = key.strip()
+        if not colon or not key or " " in key:
+            raise ValueError(f"{path}, line {number}: expected 'KEY: numbers', got {line.strip()[:60]!r}")
+        if key in calib:
+            raise ValueError(f"{path}, line {number}: key {key!r} repeated (first on line {first_line[key]})")
+        expected = 12 if key in _CALIB_12 else None
+        calib[key] = np.asarray(_numbers(path, number, rest, expected, key=key), np.float64)
+        first_line[key] = number
+    return calib
+
+
+def read_velodyne_to_camera(path: str | os.PathLike[str]) -> np.ndarray:
+    """(4, 4) float64 ``Tr`` (velodyne -> left camera) of a ``calib.txt``; ValueError when it has no ``Tr:``
+    line or ``Tr`` is not invertible."""
+    path = Path(path)
+    calib = read_calib(path)
+    if "Tr" not in calib:
+        found = ", ".join(calib) or "no keys"
+        raise ValueError(f"{path}: no 'Tr:' line (the velodyne -> camera transform); found {found}")
+    tr = np.eye(4)
+    tr[:3, :] = calib["Tr"].reshape(3, 4)
+    if not abs(np.linalg.det(tr[:3, :3])) > 1e-6:
+        raise ValueError(f"{path}: Tr is not invertible (its 3x3 rotation part has determinant ~0)")
+    return tr
+
+
+def lidar_to_world(poses: np.ndarray, tr: np.ndarray) -> np.ndarray:
+    """LiDAR-to-world transforms ``inv(Tr) @ pose @ Tr`` (world = the LiDAR frame of frame 0).
+
+    poses : (F, 4, 4) camera poses (``read_poses``), tr : (4, 4) velodyne -> camera. Returns (F, 4, 4) float64.
+    """
+    poses, tr = np.asarray(poses, np.float64), np.asarray(tr, np.float64)
+    if poses.ndim != 3 or poses.shape[1:] != (4, 4) or tr.shape != (4, 4):
+        raise ValueError(f"lidar_to_world: need poses (F, 4, 4) and tr (4, 4), got {poses.shape} and {tr.shape}")
+    return np.linalg.inv(tr) @ poses @ tr
+
+
+def read_sequence_poses(sequence_dir: str | os.PathLike[str]) -> np.ndarray:
+    """(F, 4, 4) float64 LiDAR-to-world transform of every row of ``sequence_dir/poses.txt``, using the
+    ``Tr`` of ``sequence_dir/calib.txt``. A missing file raises ValueError naming it."""
+    folder = Path(sequence_dir)
+    for name in (POSES_FILE, CALIB_FILE):
+        if not (folder / name).is_file():
+            raise ValueError(f"{folder / name}: no such file (sequence poses need {POSES_FILE} and {CALIB_FILE})")
+    return lidar_to_world(read_poses(folder / POSES_FILE), read_velodyne_to_camera(folder / CALIB_FILE))
+
+
+def _lines(path: Path) -> list[str]:
+    """The lines of a small text file, trailing blank lines dropped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not a text file ({error.reason} at byte {error.start})") from None
+    return text.rstrip().splitlines()
+
+
+def _numbers(path: Path, number: int, text: str, expected: int | None, *, key: str | None = None) -> list[float]:
+    where = f"{path}, line {number}" + (f" ({key})" if key else "")
+    tokens = text.split()
+    if (expected is not None and len(tokens) != expected) or not tokens:
+        raise ValueError(f"{where}: expected {expected or 'some'} numbers, got {len(tokens)}")
+    values = []
+    for token in tokens:
+        try:
+            value = float(token)
+        except ValueError:
+            raise ValueError(f"{where}: {token[:30]!r} is not a number") from None
+        if not np.isfinite(value):
+            raise ValueError(f"{where}: non-finite value {token!r}")
+        values.append(value)
+    return values

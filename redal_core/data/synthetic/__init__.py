@@ -9,7 +9,9 @@
 * ``write_synthetic_outdoor``: sweeps of a rotating 64-beam scanner (HDL-64E-like elevations, sensor at
   1.73 m) ray-cast against an analytic street scene, in the SemanticKITTI layout
   ``root/sequences/XX/velodyne/NNNNNN.bin`` (float32 x, y, z, remission) and ``labels/NNNNNN.label``
-  (uint32: raw semantic id in the low 16 bits, instance id in the high 16 bits for things).
+  (uint32: raw semantic id in the low 16 bits, instance id in the high 16 bits for things). With
+  ``frames_per_drive`` the sweeps are consecutive frames of drives through one static street each (one
+  sequence per drive) with KITTI's ``poses.txt`` / ``calib.txt`` / ``times.txt``.
 
 Both are deterministic: the same arguments give byte-identical files. Scan ``i`` is generated from
 ``np.random.SeedSequence(seed).spawn(scans)[i]``; the split assignment is a pure function of ``scans``.
@@ -25,12 +27,14 @@ Modules (each imports only those above it; this package re-exports the public AP
 - ``road_users``  vehicles, two-wheelers and pedestrians built of solids
 - ``outdoor``     ``_street_scene``: the street layout and its objects
 - ``scanner``     ``hdl64_elevations``, ``generate_sweep``, the ray caster (``_cast``, ``_intersect``)
+- ``drives``      ``drive_trajectory``, ``generate_drive`` -> ``Drive``: consecutive sweeps of one street
 - ``writers``     ``write_synthetic_indoor`` / ``write_synthetic_outdoor``, ``assign_areas`` /
   ``assign_sequences``, ``format_xyzrgb`` and the file-format helpers
 """
 
 from __future__ import annotations
 
+from .drives import MAX_DRIVE_FRAMES, Drive, drive_trajectory, generate_drive
 from .indoor import _ROOM_SPECS as _ROOM_SPECS
 from .indoor import generate_room
 from .scanner import MAX_RANGE, SENSOR_HEIGHT, generate_sweep, hdl64_elevations
@@ -42,28 +46,38 @@ from .solids import _ELLIPSOID as _ELLIPSOID
 from .solids import KITTI_RAW_IDS, KITTI_THING_IDS
 from .solids import _Solid as _Solid
 from .writers import (
+    KITTI_CALIB,
+    MAX_DRIVES,
     VALIDATION_AREA,
     VALIDATION_SEQUENCE,
     assign_areas,
     assign_sequences,
     format_xyzrgb,
+    kitti_velodyne_to_camera,
     write_synthetic_indoor,
     write_synthetic_outdoor,
 )
 
 __all__ = [
+    "KITTI_CALIB",
     "KITTI_RAW_IDS",
     "KITTI_THING_IDS",
+    "MAX_DRIVES",
+    "MAX_DRIVE_FRAMES",
     "MAX_RANGE",
     "SENSOR_HEIGHT",
+    "Drive",
     "VALIDATION_AREA",
     "VALIDATION_SEQUENCE",
     "assign_areas",
     "assign_sequences",
+    "drive_trajectory",
     "format_xyzrgb",
+    "generate_drive",
     "generate_room",
     "generate_sweep",
     "hdl64_elevations",
+    "kitti_velodyne_to_camera",
     "write_synthetic_indoor",
     "write_synthetic_outdoor",
 ]

@@ -25,9 +25,13 @@ def _place(street: _Street, rng, sample, half_x: float, half_y: float, tries: in
     return None
 
 
-def _street_scene(rng: np.random.Generator) -> _Street:
-    """A straight street along x (sensor at the origin of the floor plan, in a lane), optional cross street."""
-    street = _Street([], [], [], [(-3.0, -1.2, 3.0, 1.2)])  # the ego vehicle's own spot
+def _street_scene(rng: np.random.Generator, ego: tuple[float, float, float, float] | None = None) -> _Street:
+    """A straight street along x (sensor at the origin of the floor plan, in a lane), optional cross street.
+
+    ``ego`` is the footprint ``(x0, y0, x1, y1)`` kept free of objects for the ego vehicle: by default its own
+    spot at the origin; a drive passes the footprint of its whole path (the lane y = 0 around it).
+    """
+    street = _Street([], [], [], [ego if ego is not None else (-3.0, -1.2, 3.0, 1.2)])  # the ego vehicle
     extent, lane = 90.0, rng.uniform(2.8, 3.3)
     right_lanes, left_lanes = (
         1 + int(rng.random() < 0.3),

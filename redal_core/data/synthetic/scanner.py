@@ -1,7 +1,8 @@
 """The rotating multi-beam scanner: HDL-64E-like beam elevations, the ray caster and one sweep.
 
 ``generate_sweep`` casts ``beams`` x ``azimuth_steps`` rays from the sensor (``SENSOR_HEIGHT`` above the
-road) against a random street (``outdoor``): first hits on the ground plane or a solid (``_cast``,
+road) against a random street (``outdoor``); ``_sweep`` does it for a given street from a sensor anywhere
+on it, turned by a yaw (the drives of ``drives``): first hits on the ground plane or a solid (``_cast``,
 ``_intersect``), labels and remission from what was hit (``_surface``), range noise, dropout, spurious
 returns; nothing beyond ``MAX_RANGE``.
 """
@@ -46,6 +47,22 @@ def generate_sweep(
     if not (isinstance(max_range, (int, float)) and 5.0 <= max_range <= 500.0):
         raise ValueError(f"max_range must be a number of metres in 5..500, got {max_range!r}")
     street = _street_scene(rng)
+    return _sweep(rng, street, beams=beams, azimuth_steps=azimuth_steps, max_range=max_range)
+
+
+def _sweep(
+    rng: np.random.Generator,
+    street: _Street,
+    *,
+    beams: int,
+    azimuth_steps: int,
+    max_range: float,
+    sensor: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """One sweep of ``street`` from the sensor at ``sensor = (x, y, yaw)`` of the street frame (``SENSOR_HEIGHT``
+    above the road, yaw in radians about z): points (N, 4) float32 in the SENSOR frame and raw labels (N,)
+    uint32, as ``generate_sweep`` describes. The default sensor at the origin draws exactly what
+    ``generate_sweep`` always drew."""
     elevation = np.radians(hdl64_elevations(beams))
     azimuth = -np.pi + 2 * np.pi * (np.arange(azimuth_steps) + 0.5) / azimuth_steps
     ce = np.cos(elevation)[:, None]
@@ -57,17 +74,25 @@ def generate_sweep(
         ],
         axis=-1,
     )
-    origin = np.array([0.0, 0.0, SENSOR_HEIGHT])
-    t, hit, normal = _cast(rng, street.solids, origin, dirs, elevation, max_range + 1.0)
+    x, y, yaw = sensor
+    origin = np.array([x, y, SENSOR_HEIGHT])
+    # ray directions in the street frame: the sensor's rotated by its yaw (the same array at yaw 0)
+    c, s = math.cos(yaw), math.sin(yaw)
+    world = dirs
+    if yaw != 0.0:
+        dx, dy = dirs[..., 0], dirs[..., 1]
+        world = np.stack([c * dx - s * dy, s * dx + c * dy, dirs[..., 2]], axis=-1)
+    t, hit, normal = _cast(rng, street.solids, origin, world, elevation, max_range + 1.0, yaw=yaw)
 
-    t, hit, normal, dirs = t.ravel(), hit.ravel(), normal.reshape(-1, 3), dirs.reshape(-1, 3)
+    t, hit, normal = t.ravel(), hit.ravel(), normal.reshape(-1, 3)
+    dirs, world = dirs.reshape(-1, 3), world.reshape(-1, 3)
     found = np.isfinite(t)
-    t, hit, normal, dirs = t[found], hit[found], normal[found], dirs[found]
-    labels, instances, material, reflect = _surface(street, hit, origin + t[:, None] * dirs)
+    t, hit, normal, dirs, world = t[found], hit[found], normal[found], dirs[found], world[found]
+    labels, instances, material, reflect = _surface(street, hit, origin + t[:, None] * world)
     std = np.array([v[0] for v in _MATERIALS.values()])[material]
     range_std = np.array([v[2] for v in _MATERIALS.values()])[material]
     t = t + rng.normal(0.0, 1.0, len(t)) * range_std
-    cos_incidence = np.abs((normal * dirs).sum(axis=1))
+    cos_incidence = np.abs((normal * world).sum(axis=1))
     remission = np.clip(reflect * (0.7 + 0.3 * cos_incidence) + rng.normal(0.0, 1.0, len(t)) * std, 0.0, 0.99)
     drop = (
         0.015 + 0.25 * (t / max_range) ** 2 * (1.0 - remission) + 0.45 * (material == _MATERIAL_ID["glass"])
@@ -91,11 +116,13 @@ def _cast(
     dirs: np.ndarray,
     elevation: np.ndarray,
     max_range: float,
+    yaw: float = 0.0,
 ):
     """First hit of every ray of the scanner grid.
 
-    dirs : (B, A, 3) unit directions, beam b at ``elevation[b]`` (radians), azimuth step a centred at
-    -pi + 2 pi (a + 0.5) / A. Returns t (B, A) float64 (inf = miss), hit (B, A) int64 (-1 ground plane
+    dirs : (B, A, 3) unit directions in the street frame, beam b at ``elevation[b]`` (radians), azimuth step
+    a centred at -pi + 2 pi (a + 0.5) / A in the sensor frame, i.e. that plus ``yaw`` in the street frame
+    (the sensor turns about z only). Returns t (B, A) float64 (inf = miss), hit (B, A) int64 (-1 ground plane
     z = 0, k = solids[k], -2 none), normal (B, A, 3). Each solid is tested only against the rays of the
     beams / azimuth steps its bounding sphere can reach, and not at all beyond ``max_range``."""
     beams, steps = dirs.shape[:2]
@@ -125,7 +152,7 @@ def _cast(
         else:
             centre_el, half_el = math.asin(rel[2] / dist), math.asin(radius / dist)
             rows = np.flatnonzero(np.abs(elevation - centre_el) <= half_el + 1e-9)
-            centre_az, half_az = math.atan2(rel[1], rel[0]), math.asin(radius / dxy)
+            centre_az, half_az = math.atan2(rel[1], rel[0]) - yaw, math.asin(radius / dxy)
             lo = math.floor((centre_az - half_az + np.pi) / step - 0.5)
             hi = math.ceil((centre_az + half_az + np.pi) / step - 0.5)
             cols = np.unique(np.arange(lo, hi + 1) % steps)

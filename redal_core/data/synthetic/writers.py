@@ -5,7 +5,8 @@
   ``x y z r g b`` (``format_xyzrgb``); ``assign_areas`` puts rooms in Area_1..Area_6.
 * ``write_synthetic_outdoor``: sweeps (``scanner.generate_sweep``) in the SemanticKITTI layout
   ``root/sequences/XX/velodyne/NNNNNN.bin`` and ``labels/NNNNNN.label``; ``assign_sequences`` puts sweeps
-  in sequences 00..10.
+  in sequences 00..10. With ``frames_per_drive`` the sweeps are the frames of drives (``drives``), one
+  sequence per drive, each with KITTI's ``poses.txt``, ``calib.txt`` and ``times.txt``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from redal_core.data.s3dis import S3DIS_CLASSES
+from redal_core.data.semantic_kitti import CALIB_FILE, POSES_FILE
 
+from .drives import MAX_DRIVE_FRAMES, generate_drive, rigid_inverse
 from .indoor import generate_room
 from .scanner import generate_sweep
 from .validation import _check_int, _check_root
@@ -26,6 +29,33 @@ from .validation import _check_int, _check_root
 VALIDATION_AREA = 5
 #: The sequence held out for validation in the SemanticKITTI protocol.
 VALIDATION_SEQUENCE = 8
+#: Sequence folders of the train and val splits (00-10): at most this many drives.
+MAX_DRIVES = 11
+
+#: The ``calib.txt`` written with every drive: KITTI odometry's calibration of sequences 00-02, the camera
+#: projections P0..P3 and Tr (velodyne -> left camera: x_cam = -y_velo, y_cam = -z_velo, z_cam = x_velo,
+#: up to small angles, and an offset of -0.29 m), its rotation made orthonormal (KITTI's is so to ~1e-7).
+KITTI_CALIB: dict[str, str] = {
+    "P0": "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 0.000000000000e+00 0.000000000000e+00 "
+    "7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 0.000000000000e+00 0.000000000000e+00 "
+    "1.000000000000e+00 0.000000000000e+00",
+    "P1": "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 -3.861448000000e+02 0.000000000000e+00 "
+    "7.188560000000e+02 1.852157000000e+02 0.000000000000e+00 0.000000000000e+00 0.000000000000e+00 "
+    "1.000000000000e+00 0.000000000000e+00",
+    "P2": "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 4.538225000000e+01 0.000000000000e+00 "
+    "7.188560000000e+02 1.852157000000e+02 -1.130887000000e-01 0.000000000000e+00 0.000000000000e+00 "
+    "1.000000000000e+00 3.779761000000e-03",
+    "P3": "7.188560000000e+02 0.000000000000e+00 6.071928000000e+02 -3.372877000000e+02 0.000000000000e+00 "
+    "7.188560000000e+02 1.852157000000e+02 2.369057000000e+00 0.000000000000e+00 0.000000000000e+00 "
+    "1.000000000000e+00 4.915215000000e-03",
+    "Tr": "4.276798331444e-04 -9.999672285049e-01 -8.084491711954e-03 -1.198459927713e-02 -7.210626618910e-03 "
+    "8.081198540402e-03 -9.999413488270e-01 -5.403984729748e-02 9.999739116366e-01 4.859490003591e-04 "
+    "-7.206934150252e-03 -2.921968648686e-01",
+}
+#: Per drive, the time stamp of each frame (seconds, 10 Hz like KITTI's scanner).
+TIMES_FILE = "times.txt"
+_FRAME_PERIOD = 0.1
+_SEQUENCE_FILES = (POSES_FILE, CALIB_FILE, TIMES_FILE)
 
 
 _ROOM_KINDS = (
@@ -72,18 +102,33 @@ def write_synthetic_outdoor(
     seed: int = 0,
     beams: int = 64,
     azimuth_steps: int = 1920,
+    frames_per_drive: int | None = None,
 ) -> list[Path]:
     """Write ``scans`` ray-cast LiDAR sweeps under ``root`` in the SemanticKITTI layout; returns the .bin paths.
 
-    Sweeps go to sequences 00..10 (``assign_sequences``): 08 holds about 1/10 of them and at least one.
     ``beams`` x ``azimuth_steps`` rays per sweep (64 x 1920 gives roughly 100-120k points after misses
     and dropout). Same arguments -> byte-identical files.
+
+    ``frames_per_drive=None``: every sweep is an independent street (``generate_sweep`` on
+    ``SeedSequence(seed).spawn(scans)[i]``), sweeps go to sequences 00..10 (``assign_sequences``): 08 holds
+    about 1/10 of them and at least one; no poses are written.
+
+    ``frames_per_drive=F``: the sweeps are consecutive frames of ``ceil(scans / F)`` drives (at most
+    ``MAX_DRIVES``; the last may be shorter), drive k being ``generate_drive(default_rng(SeedSequence(seed)
+    .spawn(drives)[k]), frames=...)``: one static street per drive (its moving objects stand still), one
+    sequence folder per drive (``assign_sequences(drives)``: the first drive is validation sequence 08),
+    frames 000000.. in order. Each sequence gets KITTI's ``poses.txt`` (the left camera's pose per frame in
+    frame 0's camera coordinates), ``calib.txt`` (``KITTI_CALIB``) and ``times.txt`` (10 Hz), so that
+    ``inv(Tr) @ pose @ Tr`` is the drive's ``world_poses()`` (the LiDAR of frame j -> the LiDAR of frame 0).
     """
     root = _check_root(root)
     _check_int("scans", scans, 1)
     _check_int("seed", seed, 0)
     _check_int("beams", beams, 2, 256)
     _check_int("azimuth_steps", azimuth_steps, 64, 8192)
+    if frames_per_drive is not None:
+        _check_int("frames_per_drive", frames_per_drive, 1, MAX_DRIVE_FRAMES)
+        return _write_drives(root, scans, seed, beams, azimuth_steps, frames_per_drive)
     sequences = assign_sequences(scans)
     children = np.random.SeedSequence(seed).spawn(scans)
     frames: dict[int, int] = {}
@@ -94,15 +139,82 @@ def write_synthetic_outdoor(
         points, labels = generate_sweep(
             np.random.default_rng(children[i]), beams=beams, azimuth_steps=azimuth_steps
         )
+        written.append(_write_sweep(root / "sequences" / f"{sequence:02d}", frame, points, labels))
+    _warn_stale(root, list(root.glob("sequences/*/velodyne/*.bin")), written, "sweep(s)")
+    _remove_sequence_files(root, sorted(set(sequences)))
+    return written
+
+
+def _write_drives(
+    root: Path, scans: int, seed: int, beams: int, azimuth_steps: int, frames_per_drive: int
+) -> list[Path]:
+    drives = -(-scans // int(frames_per_drive))
+    if drives > MAX_DRIVES:
+        raise ValueError(
+            f"scans={scans} in drives of frames_per_drive={frames_per_drive} make {drives} drives, but each drive "
+            f"is one sequence and there are {MAX_DRIVES} (00-10); use frames_per_drive >= {-(-scans // MAX_DRIVES)}"
+        )
+    children = np.random.SeedSequence(seed).spawn(drives)
+    written = []
+    for k, sequence in enumerate(assign_sequences(drives)):
+        frames = min(int(frames_per_drive), scans - k * int(frames_per_drive))
+        drive = generate_drive(
+            np.random.default_rng(children[k]), frames=frames, beams=beams, azimuth_steps=azimuth_steps
+        )
         folder = root / "sequences" / f"{sequence:02d}"
-        (folder / "velodyne").mkdir(parents=True, exist_ok=True)
-        (folder / "labels").mkdir(parents=True, exist_ok=True)
-        bin_path = folder / "velodyne" / f"{frame:06d}.bin"
-        points.astype("<f4").tofile(bin_path)
-        labels.astype("<u4").tofile(folder / "labels" / f"{frame:06d}.label")
-        written.append(bin_path)
+        for j in range(frames):
+            written.append(_write_sweep(folder, j, *drive.sweep(j)))
+        _write_sequence_files(folder, drive.world_poses())
     _warn_stale(root, list(root.glob("sequences/*/velodyne/*.bin")), written, "sweep(s)")
     return written
+
+
+def _write_sweep(folder: Path, frame: int, points: np.ndarray, labels: np.ndarray) -> Path:
+    """``folder/velodyne/NNNNNN.bin`` (float32 x, y, z, remission) and ``folder/labels/NNNNNN.label`` (uint32)."""
+    (folder / "velodyne").mkdir(parents=True, exist_ok=True)
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    bin_path = folder / "velodyne" / f"{frame:06d}.bin"
+    points.astype("<f4").tofile(bin_path)
+    labels.astype("<u4").tofile(folder / "labels" / f"{frame:06d}.label")
+    return bin_path
+
+
+def kitti_velodyne_to_camera() -> np.ndarray:
+    """(4, 4) float64 ``Tr`` of ``KITTI_CALIB`` (velodyne -> left camera), parsed from its text."""
+    tr = np.eye(4)
+    tr[:3, :] = np.array([float(v) for v in KITTI_CALIB["Tr"].split()]).reshape(3, 4)
+    return tr
+
+
+def _write_sequence_files(folder: Path, lidar_poses: np.ndarray) -> None:
+    """KITTI's per-sequence files for LiDAR-to-world poses (F, 4, 4): camera poses ``Tr @ P @ inv(Tr)``."""
+    tr = kitti_velodyne_to_camera()
+    camera = tr @ lidar_poses @ rigid_inverse(tr)
+    camera[(lidar_poses == np.eye(4)).all(axis=(1, 2))] = np.eye(4)  # frame 0 exactly, as KITTI writes it
+    rows = (" ".join(f"{v + 0.0:.12e}" for v in pose[:3].ravel()) for pose in camera)  # + 0.0: no "-0"
+    (folder / POSES_FILE).write_text("".join(row + "\n" for row in rows), encoding="ascii")
+    calib = "".join(f"{key}: {values}\n" for key, values in KITTI_CALIB.items())
+    (folder / CALIB_FILE).write_text(calib, encoding="ascii")
+    times = "".join(f"{_FRAME_PERIOD * k:.6e}\n" for k in range(len(lidar_poses)))
+    (folder / TIMES_FILE).write_text(times, encoding="ascii")
+
+
+def _remove_sequence_files(root: Path, sequences: list[int]) -> None:
+    """Independent sweeps have no poses: remove pose files an earlier drive left in their sequences."""
+    stale = [
+        root / "sequences" / f"{s:02d}" / name
+        for s in sequences
+        for name in _SEQUENCE_FILES
+        if (root / "sequences" / f"{s:02d}" / name).is_file()
+    ]
+    for path in stale:
+        path.unlink()
+    if stale:
+        warnings.warn(
+            f"{root}: removed {len(stale)} pose / calibration file(s) of an earlier drive (first: {stale[0]}); "
+            "independent sweeps have no poses",
+            stacklevel=3,
+        )
 
 
 def assign_areas(scans: int) -> list[int]:
