@@ -11,6 +11,7 @@ A run folder ``<results_dir>/runs/<run_id>/`` holds::
     label_state.npz          the label state after the last complete round
     checkpoints/round_XX.pt  model + optimizer state; checkpoints/label_state_XX.npz the label state after round XX
     annotations/<scan>.npy   human labels (oracle: human), IGNORE_INDEX where not annotated
+    export/round_XX/         the default folder of ``redal export`` (redal_core.annotate): files for annotators
     state.json               last complete round and status, written LAST
 
 Every file is written to a temporary name in the same folder (``.<name>.tmp-<pid><suffix>``) and renamed
@@ -148,6 +149,10 @@ class RunPaths:
 
     def annotation(self, scan_index: int) -> Path:
         return self.annotations_dir / f"{scan_index}.npy"
+
+    def export(self, round_: int) -> Path:
+        """The default ``redal export`` folder of round ``round_``: ``export/round_RR``."""
+        return self.root / "export" / f"round_{round_:02d}"
 
 
 # -- a round's metrics ----------------------------------------------------------------------------------

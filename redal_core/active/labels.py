@@ -72,8 +72,9 @@ def apply_human_labels(paths: RunPaths, round_: int, label_state: Any, rank: int
     if scans.size == 0:
         raise ValueError(
             f"run {paths.root.name} is awaiting labels for round {round_}: none of the {len(selection)} selected "
-            f"unit(s) is labeled yet; export them with `redal export {paths.root} --round {round_} --out DIR` and "
-            "import the annotators' files with `redal import`"
+            f"unit(s) is labeled yet; export them with `redal export {paths.root} --round {round_}` (writes "
+            f"{paths.export(round_)}) and import the annotators' labels with `redal import {paths.root} "
+            f"{paths.export(round_)}`"
         )
     missing = [(int(s), int(r)) for s, r in zip(selection["scan"], selection["region"], strict=True)
                if not imported.is_labeled(int(s), int(r))]

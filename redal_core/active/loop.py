@@ -234,7 +234,8 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         say(summary.line(strategy.name))
         if status == "awaiting_labels":
             say(f"{config.run_id}: round {r}'s selection is in {paths.selection(r)}; export it with "
-                f"`redal export {paths.root} --round {r}`, import the labels with `redal import`, then run again")
+                f"`redal export {paths.root} --round {r}` (writes {paths.export(r)}), import the annotators' labels "
+                f"with `redal import {paths.root} {paths.export(r)}`, then run again (`redal run {paths.params}`)")
             break
     return paths.root
 
