@@ -1,8 +1,9 @@
 """Training labels of a round, and the human labels a paused run (``active.oracle: human``) resumes with.
 
-``TrainLabels(i, scan)`` gives scan i's training labels: the ground truth, or an annotator's label where
-``redal import`` wrote one (``annotations/<scan>.npy``), kept only where the label state says labeled
-(IGNORE_INDEX elsewhere), plus LiDAL's pseudo-labels where given (``active.pseudo``). ``apply_human_labels`` reads the label state ``redal import`` left behind after a
+``TrainLabels(i, scan)`` gives scan i's training labels, kept only where the label state says labeled
+(IGNORE_INDEX elsewhere): the ground truth (simulated oracle), or with ``active.oracle: human`` the
+dataset's labels for the initial set and the annotators' labels (``annotations/<scan>.npy`` from
+``redal import``) for every later unit; plus LiDAL's pseudo-labels where given (``active.pseudo``). ``apply_human_labels`` reads the label state ``redal import`` left behind after a
 round's selection and checks that it extends the run's own.
 """
 
@@ -36,15 +37,21 @@ class TrainLabels:
 
     def __call__(self, i: int, scan: Any) -> np.ndarray:
         labels = np.asarray(scan.labels, np.int64)
-        if self.human and self.paths.annotation(i).exists():
-            annotation = np.load(self.paths.annotation(i))
-            if annotation.shape != labels.shape:
-                raise ValueError(
-                    f"{self.paths.annotation(i)}: {annotation.shape[0]} labels for scan {i} "
-                    f"({self.dataset.scan_names[i]}) of {labels.shape[0]} points"
-                )
-            labels = np.where(annotation != IGNORE_INDEX, annotation.astype(np.int64), labels)
-        labels = self.label_state.training_labels(i, self.region_of(i), labels)
+        region_ids = self.region_of(i)
+        if self.human:
+            # the initial set (round 0) comes with the dataset's labels; every later unit is labeled by the
+            # annotators alone: a point they left unlabeled stays unlabeled (no ground truth leaks in)
+            annotation = np.full(labels.shape, IGNORE_INDEX, np.int64)
+            if self.paths.annotation(i).exists():
+                annotation = np.load(self.paths.annotation(i))
+                if annotation.shape != labels.shape:
+                    raise ValueError(
+                        f"{self.paths.annotation(i)}: {annotation.shape[0]} labels for scan {i} "
+                        f"({self.dataset.scan_names[i]}) of {labels.shape[0]} points"
+                    )
+            initial = self.label_state.region_rounds(i)[region_ids] == 0
+            labels = np.where(initial, labels, annotation.astype(np.int64))
+        labels = self.label_state.training_labels(i, region_ids, labels)
         if i in self.pseudo:
             pseudo = np.load(self.pseudo[i])
             labels = np.where(labels == IGNORE_INDEX, pseudo, labels)
