@@ -10,7 +10,7 @@ import redal_core
 from redal_core.cli import build_parser, main
 
 # export / import carry their own examples (written with those subcommands)
-COMMANDS = ("prepare", "run", "sweep", "figures")
+COMMANDS = ("prepare", "run", "status", "sweep", "figures")
 
 
 def test_version_prints_the_package_version(capsys):
