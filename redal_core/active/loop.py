@@ -15,6 +15,13 @@ same, re-seeded before each phase, so an interrupted and resumed run repeats an 
 
 Threads: the run applies one thread count (``redal_core.threads``: ``REDAL_THREADS`` > ``train.threads`` >
 cores) to torch, numba and the OpenMP/BLAS pools before any work and again before every phase.
+
+What it shows: one header line through ``log`` before any work (run folder, dataset and scans, model /
+backend / device, strategy, the budget per round in % and points, threads and numba's layer), then a line
+per round; with ``progress``, ``tqdm.auto`` bars on stderr for the scans and regions when they are computed,
+each round's epochs, evaluation and pool prediction. What it records beyond the round files: each epoch in
+``train_log.csv`` (``training``), ``run.lock`` while it runs (pid, host; its mtime the heartbeat), and
+``failed.json`` when it raises; ``results.status_table`` reads them.
 Around the round: ``validation`` (checks before training), ``run_data`` (datasets, regions),
 ``labels`` (training and human labels), ``environment`` (``env.json``), ``faults`` (the crash testing hook).
 """
@@ -22,6 +29,7 @@ Around the round: ``validation`` (checks before training), ``run_data`` (dataset
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 import warnings
@@ -41,9 +49,15 @@ from redal_core.results import (
     atomic_write_csv,
     atomic_write_json,
     atomic_write_yaml,
+    lock_alive,
+    read_run_lock,
     read_state,
+    remove_run_lock,
     stale_temporaries,
+    touch_run_lock,
+    write_failure,
     write_round_metrics,
+    write_run_lock,
     write_state,
 )
 from redal_core.threads import apply_threads, resolve_threads
@@ -71,8 +85,10 @@ class RoundSummary:
 def run(config: RunConfig, *, progress: bool = True, log: Callable[[str], None] | None = print) -> Path:
     """Run (or resume) the active-learning run ``config`` and return its folder.
 
-    Raises ValueError before any training for an invalid run (see ``validate_run``) or when the folder
-    holds a run with other parameters. ``log`` receives one line per round (None: silent).
+    Raises ValueError before any training for an invalid run (see ``validate_run``), when the folder
+    holds a run with other parameters, or when another live process on this host runs it (its ``run.lock``).
+    ``log`` receives the header line, then one line per round (None: silent); ``progress=False`` turns
+    every bar off.
     """
     import torch
 
@@ -87,14 +103,7 @@ def run(config: RunConfig, *, progress: bool = True, log: Callable[[str], None] 
 
 
 def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None) -> Path:
-    from redal_core.active.environment import capture_environment, check_resume_threads
-    from redal_core.active.labels import TrainLabels, apply_human_labels
-    from redal_core.active.pool import LabelState
-    from redal_core.active.pool_table import pool_unit_table
-    from redal_core.active.run_data import RunRegions, run_datasets
-    from redal_core.active.strategies import STRATEGIES, StrategyParams
-    from redal_core.active.training import train_round
-    from redal_core.engine import barrier, init_distributed, resolve_device, world
+    from redal_core.engine import init_distributed, resolve_device, world
 
     say = log or (lambda _: None)
     threads = apply_threads(resolve_threads(config.train.threads))
@@ -111,6 +120,24 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     if state is not None and state["status"] == "complete":
         say(f"{config.run_id}: complete ({state['last_round'] + 1} rounds) in {paths.root}")
         return paths.root
+    with _Attempt(paths, rank) as attempt:
+        return _rounds(config, paths, state, attempt, progress=progress, say=say, threads=threads, fault=fault,
+                       device=device, distributed=distributed, rank=rank, size=size)
+
+
+def _rounds(config: RunConfig, paths: RunPaths, state: dict[str, Any] | None, attempt: _Attempt, *, progress: bool,
+            say: Callable[[str], None], threads: int, fault: tuple[str, int] | None, device: Any, distributed: bool,
+            rank: int, size: int) -> Path:
+    """The run once this process holds its folder: data, regions, the label state, then the rounds."""
+    from redal_core.active.environment import capture_environment, check_resume_threads
+    from redal_core.active.labels import TrainLabels, apply_human_labels
+    from redal_core.active.pool import LabelState
+    from redal_core.active.pool_table import pool_unit_table
+    from redal_core.active.run_data import RunRegions, run_datasets
+    from redal_core.active.strategies import STRATEGIES, StrategyParams
+    from redal_core.active.training import train_round
+    from redal_core.engine import barrier
+
     train_ds, val_ds = run_datasets(config, rank=rank, distributed=distributed)
     model = _build_model(config, train_ds, device)
     validate_run(config, train_ds, model=model)
@@ -118,9 +145,19 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     strategy = STRATEGIES.get(config.active.strategy)
     pool = list(range(pool_size(config, train_ds)))
     n_val = len(val_ds) if config.dataset.max_val_scans is None else min(config.dataset.max_val_scans, len(val_ds))
+    # a resumed run's label state knows the pool's points; a new run reads them from the scans (cached ones
+    # are memory maps: a bar shows only while scans are parsed for the first time, before the header)
+    resumed = LabelState.load(paths.round_label_state(state["last_round"])) if state is not None else None
+    if rank == 0:
+        points = resumed.total_points if resumed is not None else _pool_points(train_ds, pool, progress=progress,
+                                                                                tick=attempt.beat)
+        say(run_header(config, paths, train_ds=train_ds, pool=pool, n_val=n_val, model=model, device=device,
+                       world_size=size, threads=threads, pool_points=points))
+        if state is not None:
+            say(f"{config.run_id}: resuming after round {state['last_round']} from {paths.root}")
     regions = RunRegions(config, train_ds)
     if rank == 0:
-        regions.warm(pool, cues=bool(strategy.needs & {"color", "structure"}))
+        regions.warm(pool, cues=bool(strategy.needs & {"color", "structure"}), progress=progress, tick=attempt.beat)
         _remove_stale_temporaries(paths.root)
     barrier(distributed)
 
@@ -137,26 +174,29 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     else:
         check_resume_threads(paths, threads)
         last = state["last_round"]
-        label_state = LabelState.load(paths.round_label_state(last))
+        label_state = resumed
         if state["status"] == "awaiting_labels":
             label_state = apply_human_labels(paths, last, label_state, rank)
         start = last + 1
-        say(f"{config.run_id}: resuming after round {last} from {paths.root}")
 
-    def val_iou() -> np.ndarray:
-        """(K,) per-class IoU of the model on every point of the validation scans (NaN: class absent)."""
+    def val_iou(bar: str | None = None) -> np.ndarray:
+        """(K,) per-class IoU of the model on every point of the validation scans (NaN: class absent);
+        ``bar``: the progress bar's label (None: no bar)."""
         from redal_core.engine import evaluate
         from redal_core.metrics import per_class_iou
 
         return per_class_iou(evaluate(model, val_ds, list(range(n_val)), voxel_size=config.dataset.voxel_size,
                                       device=device, num_classes=train_ds.num_classes,
-                                      batch_size=config.train.batch_size))
+                                      batch_size=config.train.batch_size, progress=progress and bar is not None,
+                                      desc=bar or "evaluate"))
 
     a = config.active
     params = StrategyParams(alpha=a.alpha, beta=a.beta, gamma=a.gamma, clusters=a.clusters, decay=a.decay,
                             trim_top=a.trim_top)
     K = a.rounds
     for r in range(start, K + 1):
+        attempt.round = r
+        attempt.beat()
         t_round = time.perf_counter()
         times = {"train_s": 0.0, "eval_s": 0.0, "predict_s": 0.0, "select_s": 0.0}
         labeled_scans = [s for s in pool if label_state.labeled_regions(s).any()]
@@ -166,12 +206,15 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         apply_threads(threads)  # train (or reuse this round's checkpoint, written right after training)
         t0 = time.perf_counter()
         train_round(config, paths, model, train_ds, labeled_scans, label_fn, r, device, progress=progress,
-                    fault=fault, rank=rank, distributed=distributed, val_miou=lambda: _miou(val_iou()))
+                    fault=fault, rank=rank, distributed=distributed, val_miou=lambda: _miou(val_iou()),
+                    heartbeat=attempt.beat)
         times["train_s"] = time.perf_counter() - t0
 
         apply_threads(threads)  # evaluate on all points of the validation scans
+        attempt.beat()
         t0 = time.perf_counter()
-        iou = val_iou() if config.train.eval_every_round or r == K else np.full(train_ds.num_classes, np.nan)
+        scored = config.train.eval_every_round or r == K
+        iou = val_iou(f"round {r} evaluate") if scored else np.full(train_ds.num_classes, np.nan)
         miou = _miou(iou)
         times["eval_s"] = time.perf_counter() - t0
         maybe_fault(fault, "eval", r)
@@ -179,10 +222,13 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         selection = None  # predict, score, select
         if r < K:
             apply_threads(threads)
+            attempt.beat()
             table, times["predict_s"], score_s = pool_unit_table(config, strategy, model, train_ds, pool, regions,
-                                                                   label_state, r, device, rank, size)
+                                                                   label_state, r, device, rank, size,
+                                                                   progress=progress)
             maybe_fault(fault, "predict", r)
             apply_threads(threads)
+            attempt.beat()
             t0 = time.perf_counter()
             selection = strategy.select(table, budget_points=label_state.budget_points(a.x_active),
                                         rng=round_rng(config.seed, r, PHASE_SELECT), params=params)
@@ -242,6 +288,82 @@ def cli_run(args: argparse.Namespace) -> int:
     finally:
         shutdown_distributed()
     return 0
+
+
+# -- the attempt and its header -------------------------------------------------------------------------
+class _Attempt:
+    """This process's hold on a run folder (rank 0 writes): ``run.lock`` while it runs, its mtime bumped by
+    ``beat()`` (the heartbeat), and ``failed.json`` with the error's last line when it raises an Exception
+    (a KeyboardInterrupt leaves an interrupted run). ``round`` is the round in progress (None before)."""
+
+    def __init__(self, paths: RunPaths, rank: int) -> None:
+        self.paths, self.rank = paths, rank
+        self.round: int | None = None
+
+    def __enter__(self) -> _Attempt:
+        if self.rank == 0:
+            lock = read_run_lock(self.paths.root)
+            if lock is not None and lock.get("pid") != os.getpid() and lock_alive(lock):
+                raise ValueError(
+                    f"{self.paths.root} is being run by pid {lock.get('pid')} on {lock.get('host')} since "
+                    f"{lock.get('started')} (its run.lock); wait for it to end or stop it, then run again"
+                )
+            self.paths.root.mkdir(parents=True, exist_ok=True)
+            self.paths.failed.unlink(missing_ok=True)  # a new attempt: the last one's failure is history
+            write_run_lock(self.paths)
+        return self
+
+    def beat(self) -> None:
+        if self.rank == 0:
+            touch_run_lock(self.paths)
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
+        if self.rank == 0:
+            if isinstance(error, Exception):
+                try:
+                    write_failure(self.paths, error, round_=self.round)
+                except OSError:
+                    pass  # the original error matters more
+            remove_run_lock(self.paths)
+        return False
+
+
+def _pool_points(dataset: Any, pool: list[int], *, progress: bool, tick: Callable[[], None]) -> int:
+    """Points of the pool's scans (the label state's total): memory-mapped reads from the scan cache, with a
+    bar only when the pass is slow (scans parsed into the cache for the first time)."""
+    from tqdm.auto import tqdm
+
+    from redal_core.active.run_data import WARM_BAR_DELAY_S
+
+    total = 0
+    for i in tqdm(pool, desc="reading scans", unit="scan", disable=not progress, delay=WARM_BAR_DELAY_S, leave=True):
+        total += dataset[i].num_points
+        tick()
+    return total
+
+
+def _numba_layer() -> str:
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        return f"{numba.config.THREADING_LAYER} requested"
+
+
+def run_header(config: RunConfig, paths: RunPaths, *, train_ds: Any, pool: list[int], n_val: int, model: Any,
+               device: Any, world_size: int, threads: int, pool_points: int) -> str:
+    """The run's one-line header: run folder, dataset and scans, model / backend / device, strategy, the
+    budget per round (% and points of the pool), threads and numba's threading layer."""
+    a = config.active
+    scans = f"{len(pool)}" if len(pool) == len(train_ds) else f"{len(pool)} of {len(train_ds)}"
+    backend = getattr(model, "backend_name", None) or config.model.backend
+    ranks = f" x {world_size} ranks" if world_size > 1 else ""
+    budget = math.ceil(a.x_active / 100.0 * pool_points)
+    return (f"{config.run_id}: {paths.root} | {config.dataset.name}: train {scans} scans ({pool_points} pts), "
+            f"val {n_val} | {config.model.name} x{config.model.width:g} / {backend} / {device}{ranks} | "
+            f"{a.strategy}, oracle {a.oracle} | budget {a.x_active:g} % = {budget} pts per round, {a.rounds} rounds "
+            f"after x_init {a.x_init:g} % | threads {threads} (numba {_numba_layer()})")
 
 
 # -- pieces of a round ----------------------------------------------------------------------------------

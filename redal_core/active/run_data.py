@@ -7,6 +7,7 @@ describes. ``RunRegions`` hands out each training scan's cached VCCS regions and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,10 @@ from redal_core.config import SYNTHETIC, RunConfig
 from redal_core.data.generate import check_generated, ensure_generated, generate_params
 from redal_core.engine import barrier
 
-__all__ = ["RunRegions", "config_generate_params", "run_datasets"]
+__all__ = ["WARM_BAR_DELAY_S", "RunRegions", "config_generate_params", "run_datasets"]
+
+#: The region pass's bar shows once the pass has run this long (a pass over cached entries is faster).
+WARM_BAR_DELAY_S = 1.0
 
 
 def config_generate_params(config: RunConfig) -> dict[str, Any]:
@@ -68,12 +72,22 @@ class RunRegions:
 
         return scan_cues(self.dataset, i, self.k, self.scoring)
 
-    def warm(self, indices: list[int], *, cues: bool) -> None:
-        """Compute (or check cached) the regions, and with ``cues`` the cues, of ``indices``."""
-        for i in indices:
+    def warm(self, indices: list[int], *, cues: bool, progress: bool = False,
+             tick: Callable[[], None] | None = None) -> None:
+        """Compute (or check cached) the regions, and with ``cues`` the cues, of ``indices``.
+
+        progress : a bar over the scans (``tqdm.auto``, stderr) that appears only once the pass has taken
+        ``WARM_BAR_DELAY_S`` seconds, i.e. when entries are being computed (a cached pass ends before);
+        tick : called after every scan (the run's heartbeat)."""
+        from tqdm.auto import tqdm
+
+        what = "regions + cues" if cues else "regions"
+        for i in tqdm(indices, desc=what, unit="scan", disable=not progress, delay=WARM_BAR_DELAY_S, leave=True):
             self.region_ids(i)
             if cues:
                 self.cues(i)
+            if tick is not None:
+                tick()
 
     def sizes(self, i: int) -> np.ndarray:
         """(R,) int64 points per region of scan i."""
