@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="where runs stand: complete / running / interrupted / awaiting labels / failed",
                        description="One row per run folder, read from its files only (state.json, rounds.csv, "
                                    "run.lock, failed.json, the sweep's sweep_summary.csv): status, rounds done of "
-                                   "total, labeled %%, the last mIoU %%, the complete rounds' wall time and a note "
+                                   "total, labeled %, the last mIoU %, the complete rounds' wall time and a note "
                                    "(the error, the process running it, what to do).",
                        **_examples(
                            "redal status",

@@ -207,7 +207,7 @@ def write_train_log(paths: RunPaths, round_: int, rows: list[dict[str, Any]]) ->
 
     records = [{"round": round_, **row} for row in rows]
     if paths.train_log.exists():
-        old = pd.read_csv(paths.train_log, float_precision="round_trip")  # rewritten unchanged
+        old = pd.read_csv(paths.train_log)
         records = old[old["round"] < round_].to_dict("records") + records
     atomic_write_csv(paths.train_log, pd.DataFrame(records, columns=TRAIN_LOG_COLUMNS))
 

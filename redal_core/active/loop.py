@@ -16,10 +16,11 @@ same, re-seeded before each phase, so an interrupted and resumed run repeats an 
 Threads: the run applies one thread count (``redal_core.threads``: ``REDAL_THREADS`` > ``train.threads`` >
 cores) to torch, numba and the OpenMP/BLAS pools before any work and again before every phase.
 
-What it shows: one header line through ``log`` before any work (run folder, dataset and scans, model /
-backend / device, strategy, the budget per round in % and points, threads and numba's layer), then a line
-per round; with ``progress``, ``tqdm.auto`` bars on stderr for the scans and regions when they are computed,
-each round's epochs, evaluation and pool prediction. What it records beyond the round files: each epoch in
+What it shows: one header line through ``log`` before the regions and rounds (run folder, dataset and
+scans, model / backend / device, strategy, the budget per round in % and points, threads and numba's layer),
+then a line per round; with ``progress``, ``tqdm.auto`` bars on stderr for the scans (a new run's first parse
+into the cache: the header counts the pool's points) and regions when they are computed, each round's
+epochs, evaluation and pool prediction. What it records beyond the round files: each epoch in
 ``train_log.csv`` (``training``), ``run.lock`` while it runs (pid, host; its mtime the heartbeat), and
 ``failed.json`` when it raises; ``results.status_table`` reads them.
 Around the round: ``validation`` (checks before training), ``run_data`` (datasets, regions),
