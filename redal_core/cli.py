@@ -1,4 +1,4 @@
-"""The ``redal`` command: prepare | run | sweep | figures | export | import.
+"""The ``redal`` command: prepare | run | status | sweep | figures | export | import.
 
 Each subcommand is a thin shell over one library function, imported only when that subcommand runs,
 so ``redal --help`` is instant and a missing optional dependency only affects the command that needs it.
@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="a run config YAML (one combination, no lists)")
     p.add_argument("--results-dir", default=None, help="override the config's results directory")
     p.set_defaults(func=_handler("redal_core.active.loop:cli_run"))
+
+    p = sub.add_parser("status", help="where runs stand: complete / running / interrupted / awaiting labels / failed",
+                       description="One row per run folder, read from its files only (state.json, rounds.csv, "
+                                   "run.lock, failed.json, the sweep's sweep_summary.csv): status, rounds done of "
+                                   "total, labeled %, the last mIoU %, the complete rounds' wall time and a note "
+                                   "(the error, the process running it, what to do).",
+                       **_examples(
+                           "redal status",
+                           "redal status results/runs/synthetic-indoor-minkunet-redal-s0",
+                       ))
+    p.add_argument("path", nargs="?", default="results",
+                   help="a results directory (its runs/*) or one run folder (default: results)")
+    p.set_defaults(func=_handler("redal_core.results:cli_status"))
 
     p = sub.add_parser("sweep", help="expand a params grid and execute notebook 02 with papermill per run",
                        **_examples(

@@ -20,8 +20,9 @@ from __future__ import annotations
 import copy
 import gc
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -163,12 +164,20 @@ def _unwrap(model: nn.Module) -> nn.Module:
 class TrainResult:
     """optimizer_state : the Adam state of the returned model (to fine-tune from, or checkpoint);
     epoch_losses : mean training loss of each epoch (averaged over ranks);
-    best_epoch, best_score : the epoch whose model ``keep_best`` chose and its score (None without it)."""
+    best_epoch, best_score : the epoch whose model ``keep_best`` chose and its score (None without it);
+    epoch_steps : optimizer steps of each epoch (per rank: every rank takes as many);
+    epoch_seconds : wall seconds of each epoch's training (its ``keep_best`` scoring not included);
+    epoch_lrs : the learning rate of each epoch;
+    epoch_scores : ``keep_best``'s score of each epoch, None where the epoch was not scored."""
 
     optimizer_state: dict[str, Any]
     epoch_losses: list[float]
     best_epoch: int | None = None
     best_score: float | None = None
+    epoch_steps: list[int] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    epoch_lrs: list[float] = field(default_factory=list)
+    epoch_scores: list[float | None] = field(default_factory=list)
 
 
 def train(
@@ -201,6 +210,7 @@ def train(
               or the process that reads it); False draws nothing more from ``rng``
     keep_best : after each epoch >= ``best_from_epoch``, called for a score (e.g. validation mIoU); the
               model and optimizer state of the best-scoring epoch (first on ties) are restored at the end
+    progress : an epoch bar (``tqdm.auto``, on stderr, rank 0 only) that stays when training ends
     Under DDP every rank draws the same permutation and takes every ``world``-th batch; the batch list
     is padded (wrapping around) to a multiple of the world size so every rank takes as many steps.
     """
@@ -225,12 +235,17 @@ def train(
             group["lr"] = lr
     criterion = torch.nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
     losses: list[float] = []
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, leave=False)
+    steps: list[int] = []
+    seconds: list[float] = []
+    lrs: list[float] = []
+    scores: list[float | None] = []
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, leave=True)
     if augment and not hasattr(samples, "augmented"):
         raise ValueError(f"augment=True needs samples with an augmented(j, rng) method (ScanSamples), got "
                          f"{type(samples).__name__}")
     best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None
     for epoch in bar:
+        started = time.perf_counter()
         order = rng.permutation(len(samples))
         epoch_seed = int(rng.integers(2**63)) if augment else None
 
@@ -255,11 +270,16 @@ def train(
         if size > 1:
             torch.distributed.all_reduce(total)
         losses.append(float(total[0] / total[1]))
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        steps.append(len(batches[rank::size]))
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        seconds.append(time.perf_counter() - started)
+        score = None
         if keep_best is not None and epoch >= best_from_epoch:
             score = float(keep_best())
             if best is None or score > best[0]:
                 best = (score, epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+        scores.append(score)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", **({} if score is None else {"score": f"{score:.4f}"}))
         if on_epoch is not None:
             on_epoch(epoch)
     bar.close()
@@ -273,7 +293,8 @@ def train(
         del net
         gc.collect()
     return TrainResult(optimizer_state=optimizer.state_dict(), epoch_losses=losses,
-                       best_epoch=None if best is None else best[1], best_score=None if best is None else best[0])
+                       best_epoch=None if best is None else best[1], best_score=None if best is None else best[0],
+                       epoch_steps=steps, epoch_seconds=seconds, epoch_lrs=lrs, epoch_scores=scores)
 
 
 # -- evaluation -----------------------------------------------------------------------------------------
@@ -286,16 +307,19 @@ def evaluate(
     device: torch.device | str,
     num_classes: int,
     batch_size: int = 1,
+    progress: bool = False,
+    desc: str = "evaluate",
 ) -> np.ndarray:
     """(num_classes, num_classes) int64 confusion over ALL points of scans ``indices`` (rows: truth).
 
     The model's per-point logits are read back at every original point (through the batch's inverse
     voxel map); points whose ground truth is ``IGNORE_INDEX`` are not counted. Under DDP each rank
-    evaluates its share and the matrices are summed.
+    evaluates its share and the matrices are summed. ``progress``: a bar over the scans (``tqdm.auto``,
+    on stderr, rank 0 only).
     """
     return confusion(
         model, ScanSamples(dataset, indices), voxel_size=voxel_size, device=device,
-        num_classes=num_classes, batch_size=batch_size,
+        num_classes=num_classes, batch_size=batch_size, progress=progress, desc=desc,
     )
 
 
@@ -307,9 +331,12 @@ def confusion(
     device: torch.device | str,
     num_classes: int,
     batch_size: int = 1,
+    progress: bool = False,
+    desc: str = "evaluate",
 ) -> np.ndarray:
     """As ``evaluate``, over any labeled samples (labels (N,) int64, IGNORE_INDEX not counted)."""
     import torch
+    from tqdm.auto import tqdm
 
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -318,9 +345,11 @@ def confusion(
     model = _unwrap(model).to(device).eval()
     matrix = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     mine = shard(range(len(samples)), rank, size)
-    with torch.inference_mode():
+    bar = tqdm(total=len(mine), desc=desc, unit="scan", disable=not progress or rank != 0, leave=True)
+    with torch.inference_mode(), bar:
         for start in range(0, len(mine), batch_size):
-            batch = collate([samples[j] for j in mine[start : start + batch_size]], voxel_size).to(device)
+            chunk = mine[start : start + batch_size]
+            batch = collate([samples[j] for j in chunk], voxel_size).to(device)
             logits, _ = model(batch)
             truth = batch.labels
             valid = truth != IGNORE_INDEX
@@ -329,6 +358,7 @@ def confusion(
                 raise ValueError(f"ground truth label {bad} is outside 0..{num_classes - 1} (and not IGNORE_INDEX)")
             pred = logits.argmax(dim=1)
             matrix += torch.bincount(truth[valid] * num_classes + pred[valid], minlength=num_classes * num_classes)
+            bar.update(len(chunk))
     if size > 1:
         torch.distributed.all_reduce(matrix)
     return matrix.view(num_classes, num_classes).cpu().numpy()

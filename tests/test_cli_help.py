@@ -9,7 +9,7 @@ import pytest
 import redal_core
 from redal_core.cli import build_parser, main
 
-COMMANDS = ("prepare", "run", "sweep", "figures", "export", "import")
+COMMANDS = ("prepare", "run", "status", "sweep", "figures", "export", "import")
 
 
 def test_version_prints_the_package_version(capsys):

@@ -17,7 +17,7 @@ import numpy as np
 from redal_core import IGNORE_INDEX
 from redal_core.results import RunPaths, read_state, write_state
 
-__all__ = ["TrainLabels", "apply_human_labels"]
+__all__ = ["TrainLabels", "apply_human_labels", "labeled_class_counts"]
 
 
 class TrainLabels:
@@ -96,3 +96,13 @@ def apply_human_labels(paths: RunPaths, round_: int, label_state: Any, rank: int
         state = read_state(paths.root)
         write_state(paths.root, last_round=round_, rounds=state["rounds"], status="incomplete")
     return imported
+
+
+def labeled_class_counts(dataset: Any, labeled_scans: list[int], label_fn: Any) -> np.ndarray:
+    """(K,) int64 labeled training points per class over ``labeled_scans`` (``label_fn`` as TrainLabels)."""
+    from redal_core.metrics import class_counts
+
+    counts = np.zeros(dataset.num_classes, np.int64)
+    for i in labeled_scans:
+        counts += class_counts(label_fn(i, dataset[i]), dataset.num_classes)
+    return counts

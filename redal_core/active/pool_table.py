@@ -20,12 +20,16 @@ __all__ = ["INTERFRAME_NEEDS", "pool_unit_table"]
 INTERFRAME_NEEDS = frozenset({"lidal_div", "lidal_ent", "centers"})
 
 
-def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state, r, device, rank, size):
+def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state, r, device, rank, size, *,
+                    progress=False):
     """Round r's unit table over the pool (gathered over ranks) and the seconds spent predicting and scoring.
 
     Scans are predicted one batch at a time and each is reduced at once to its unit rows, so nothing per
-    point is kept for the whole pool. Returns ``(UnitTable, predict_s, score_s)``.
+    point is kept for the whole pool. Returns ``(UnitTable, predict_s, score_s)``. ``progress``: a bar over
+    this rank's scans (``tqdm.auto``, stderr, rank 0 only).
     """
+    from tqdm.auto import tqdm
+
     from redal_core.active.units import UnitTable, scan_unit_rows
     from redal_core.engine import ScanSamples, predict, shard
 
@@ -51,7 +55,9 @@ def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state
     )
     predict_s = score_s = 0.0
     rows = []
-    for s in mine:
+    bar = tqdm(mine, desc=f"round {r} {'predict' if need_model else 'score'}", unit="scan",
+               disable=not progress or rank != 0, leave=True)
+    for s in bar:
         t0 = time.perf_counter()
         pred = next(predictions) if need_model and not interframe else None
         evidence = frames.scan(s) if interframe else None

@@ -22,7 +22,7 @@ from redal_core import IGNORE_INDEX
 from redal_core.active.peers import lidal_walk
 from redal_core.results import RunPaths, atomic_save_with, atomic_write_csv
 
-__all__ = ["choose_pseudo", "pseudo_labels_of", "write_pseudo"]
+__all__ = ["choose_pseudo", "predicted_classes", "pseudo_labels_of", "write_pseudo"]
 
 
 def _folder(paths: RunPaths, round_: int) -> Path:
@@ -79,3 +79,12 @@ def pseudo_labels_of(paths: RunPaths, round_: int) -> tuple[set[tuple[int, int]]
     pairs = set(zip(frame["scan"].astype(int).tolist(), frame["region"].astype(int).tolist(), strict=True))
     files = {int(s): _folder(paths, round_) / f"{int(s)}.npy" for s in sorted(set(frame["scan"]))}
     return pairs, files
+
+
+def predicted_classes(model: Any, dataset: Any, scan: int, config: Any, device: Any) -> np.ndarray:
+    """(N,) int64 the model's predicted class of every point of ``scan``."""
+    from redal_core.engine import ScanSamples, predict
+
+    samples = ScanSamples(dataset, [scan], with_labels=False)
+    pred = next(predict(model, samples, voxel_size=config.dataset.voxel_size, device=device, batch_size=1))
+    return pred.probs.argmax(axis=1).astype(np.int64)
