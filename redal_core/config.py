@@ -95,6 +95,7 @@ class TrainConfig:
     augment: str = "official"  # official: the official code's pipeline for the dataset family; none; custom
     transforms: dict[str, dict[str, Any]] | None = None  # resolved: the pipeline (redal_core.data.augment)
     fine_tune_from: str = "last"  # best_val: the round's best validation mIoU of its last epochs (official code)
+    loader_workers: int | None = None  # DataLoader workers; null: 0 on CPU, min(4, threads - 1) on CUDA
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -356,6 +357,8 @@ def _check_ranges(config: RunConfig, source: str) -> None:
     choice("train", "keep_checkpoints", t.keep_checkpoints, KEEP_CHECKPOINTS)
     choice("train", "augment", t.augment, AUGMENT)
     choice("train", "fine_tune_from", t.fine_tune_from, FINE_TUNE_FROM)
+    need(t.loader_workers is None or t.loader_workers >= 0, "train", "loader_workers", t.loader_workers,
+         "null (0 on CPU, min(4, threads - 1) on CUDA) or an integer >= 0")
     need(config.regions.min_points >= 0, "regions", "min_points", config.regions.min_points,
          "an integer >= 0 (0: every region is selectable)")
     if config.regions.division is not None:

@@ -5,7 +5,8 @@ A run folder ``<results_dir>/runs/<run_id>/`` holds::
     params.yaml              the resolved config (RunConfig.to_dict)
     env.json                 python / torch / numpy versions, backend, device, git commit, hostname
     rounds.csv               round, labeled_points, labeled_pct, miou, wall_s, train_s, eval_s, predict_s, select_s
-    train_log.csv            round, epoch, steps, loss, lr, val_miou, kept, seconds: one row per training epoch
+    train_log.csv            round, epoch, steps, loss, lr, val_miou, kept, seconds, data_s (of those seconds,
+                             waiting for batches): one row per training epoch
                              (val_miou: the epoch's validation mIoU where train.fine_tune_from: best_val scored
                              it, else empty; kept: 1 on the epoch whose model is the round's checkpoint)
     per_class.csv            round, class_id, class, iou (empty where the class is absent from the val split)
@@ -50,8 +51,8 @@ PER_CLASS_COLUMNS = ["round", "class_id", "class", "iou"]
 DISTRIBUTION_COLUMNS = ["round", "class_id", "class", "labeled_points", "permille"]
 SELECTION_COLUMNS = ["scan", "scan_name", "region", "score", "adjusted_score", "cluster", "points"]
 RUN_COLUMNS = ["run_id", "dataset", "backbone", "strategy", "seed"]
-TRAIN_LOG_COLUMNS = ["round", "epoch", "steps", "loss", "lr", "val_miou", "kept", "seconds"]
-TRAIN_LOG_TIME_COLUMNS = ["seconds"]
+TRAIN_LOG_COLUMNS = ["round", "epoch", "steps", "loss", "lr", "val_miou", "kept", "seconds", "data_s"]
+TRAIN_LOG_TIME_COLUMNS = ["seconds", "data_s"]
 STATUS_COLUMNS = ["run", "status", "rounds_done", "rounds_total", "labeled_pct", "miou_pct", "wall_s", "note",
                   "run_dir"]
 #: Values of ``status_table``'s status column.

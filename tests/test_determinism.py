@@ -3,7 +3,8 @@
 The same config on the same machine at the same thread count gives byte-identical result files
 (``rounds.csv`` and ``train_log.csv`` without their time columns, ``per_class.csv``, ``class_distribution.csv``,
 ``selections/*.csv``, ``label_state.npz`` and the final checkpoint) whether the regions were computed in the
-process or read from the cache, and under every numba threading layer available (``omp`` always;
+process or read from the cache, whether the batches are collated in the process or in DataLoader workers,
+and under every numba threading layer available (``omp`` always;
 ``workqueue`` and ``tbb`` where they load). Interrupted runs are covered by ``test_loop_faults``.
 
 Each run is a separate ``redal run`` process with ``NUMBA_THREADING_LAYER`` set explicitly: numba's OpenMP
@@ -75,9 +76,11 @@ def _fingerprint(run_dir) -> dict[str, str]:
     return out
 
 
-def _run(tmp_path, name: str, data_root, layer: str):
+def _run(tmp_path, name: str, data_root, layer: str, **train):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(_config(tmp_path / name, data_root)))
+    config = _config(tmp_path / name, data_root)
+    config["train"].update(train)
+    path.write_text(yaml.safe_dump(config))
     proc = _redal_run(path, layer)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp_path / name / "runs" / RUN_ID
@@ -94,6 +97,10 @@ def test_fresh_cached_and_every_threading_layer_give_identical_files(tmp_path):
     assert env["threads"] == 1
     assert env["thread_report"]["torch_intra_op"] == 1 and env["thread_report"]["numba"] == 1
     assert env["thread_report"]["numba_threading_layer"] == "omp"
+
+    # the batches read, augmented and collated in two DataLoader worker processes: the same batches
+    workers = _run(tmp_path, "omp-workers", tmp_path / "data-omp", "omp", loader_workers=2)
+    assert _fingerprint(workers) == reference
 
     skipped = {}
     for layer in ("workqueue", "tbb"):

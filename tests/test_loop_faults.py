@@ -17,6 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from redal_core.results import TRAIN_LOG_TIME_COLUMNS
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
 TIME_COLUMNS = ["wall_s", "train_s", "eval_s", "predict_s", "select_s"]
@@ -45,7 +47,7 @@ def _redal_run(config_path, fault=None):
 
 def _tables(run_dir):
     out = {"rounds.csv": pd.read_csv(run_dir / "rounds.csv").drop(columns=TIME_COLUMNS),
-           "train_log.csv": pd.read_csv(run_dir / "train_log.csv").drop(columns=["seconds"])}
+           "train_log.csv": pd.read_csv(run_dir / "train_log.csv").drop(columns=TRAIN_LOG_TIME_COLUMNS)}
     for name in ("per_class.csv", "class_distribution.csv"):
         out[name] = pd.read_csv(run_dir / name)
     for path in sorted((run_dir / "selections").glob("*.csv")):

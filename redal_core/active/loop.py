@@ -182,8 +182,11 @@ def _rounds(config: RunConfig, paths: RunPaths, state: dict[str, Any] | None, at
         return per_class_iou(evaluate(model, val_ds, list(range(n_val)), voxel_size=config.dataset.voxel_size,
                                       device=device, num_classes=train_ds.num_classes,
                                       batch_size=config.train.batch_size, progress=progress and bar is not None,
-                                      desc=bar or "evaluate"))
+                                      desc=bar or "evaluate", workers=workers))
 
+    from redal_core.batches import loader_workers
+
+    workers = loader_workers(config.train.loader_workers, device=device, threads=threads)
     a = config.active
     params = StrategyParams(alpha=a.alpha, beta=a.beta, gamma=a.gamma, clusters=a.clusters, decay=a.decay,
                             trim_top=a.trim_top)
@@ -206,7 +209,7 @@ def _rounds(config: RunConfig, paths: RunPaths, state: dict[str, Any] | None, at
         t0 = time.perf_counter()
         train_round(config, paths, model, train_ds, sorted(set(labeled_scans) | set(pseudo_files)), train_labels,
                     r, device, progress=progress, fault=fault, rank=rank, distributed=distributed,
-                    val_miou=lambda: _miou(val_iou()), heartbeat=attempt.beat)
+                    val_miou=lambda: _miou(val_iou()), heartbeat=attempt.beat, workers=workers)
         times["train_s"] = time.perf_counter() - t0
 
         apply_threads(threads)  # evaluate on all points of the validation scans
@@ -224,7 +227,7 @@ def _rounds(config: RunConfig, paths: RunPaths, state: dict[str, Any] | None, at
             attempt.beat()
             table, times["predict_s"], score_s = pool_unit_table(config, strategy, model, train_ds, pool, regions,
                                                                    label_state, r, device, rank, size,
-                                                                   progress=progress)
+                                                                   progress=progress, workers=workers)
             maybe_fault(fault, "predict", r)
             apply_threads(threads)
             attempt.beat()

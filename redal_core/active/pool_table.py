@@ -21,7 +21,7 @@ INTERFRAME_NEEDS = frozenset({"lidal_div", "lidal_ent", "centers"})
 
 
 def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state, r, device, rank, size, *,
-                    progress=False):
+                    progress=False, workers=0):
     """Round r's unit table over the pool (gathered over ranks) and the seconds spent predicting and scoring.
 
     Scans are predicted one batch at a time and each is reduced at once to its unit rows, so nothing per
@@ -44,13 +44,14 @@ def pool_unit_table(config, strategy, model, dataset, pool, regions, label_state
     mc_passes = config.active.mc_passes if needs & {"mc_entropy", "bald"} else 0
     seed_torch(config.seed, r, PHASE_PREDICT)
     predict_kw = {"voxel_size": config.dataset.voxel_size, "device": device, "batch_size": config.train.batch_size}
+    pool_kw = {**predict_kw, "workers": workers}  # one frame at a time (LiDAL) is not worth a loader
     if interframe:  # every frame within reach is predicted once, in frame order (active.interframe)
         from redal_core.active.interframe import FrameEvidence
 
         frames = FrameEvidence(dataset, lambda i: next(predict(model, ScanSamples(dataset, [i], with_labels=False),
                                                                **predict_kw)).probs)
     predictions = (
-        predict(model, ScanSamples(dataset, mine, with_labels=False), mc_passes=mc_passes, **predict_kw)
+        predict(model, ScanSamples(dataset, mine, with_labels=False), mc_passes=mc_passes, **pool_kw)
         if need_model and not interframe else iter(())
     )
     predict_s = score_s = 0.0

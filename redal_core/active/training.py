@@ -22,7 +22,7 @@ BEST_VAL_EPOCHS = 20
 
 
 def train_round(config, paths, model, dataset, labeled_scans, label_fn, r, device, *, progress, fault, rank,
-                distributed, val_miou, heartbeat: Callable[[], None] | None = None) -> None:
+                distributed, val_miou, heartbeat: Callable[[], None] | None = None, workers: int = 0) -> None:
     """Round r's training, leaving its rows of ``train_log.csv`` and ``checkpoints/round_r.pt`` (model + Adam
     state) behind; ``heartbeat`` is called after every epoch.
 
@@ -58,12 +58,13 @@ def train_round(config, paths, model, dataset, labeled_scans, label_fn, r, devic
                    voxel_size=config.dataset.voxel_size, device=device, rng=round_rng(config.seed, r, PHASE_TRAIN),
                    optimizer_state=optimizer_state, progress=progress, desc=f"round {r}", on_epoch=on_epoch,
                    augment=bool(config.train.transforms), keep_best=val_miou if best else None,
-                   best_from_epoch=max(0, epochs - BEST_VAL_EPOCHS))
+                   best_from_epoch=max(0, epochs - BEST_VAL_EPOCHS), workers=workers)
     if rank == 0:
         kept = result.best_epoch if result.best_epoch is not None else epochs - 1
         write_train_log(paths, r, [
             {"epoch": e, "steps": result.epoch_steps[e], "loss": result.epoch_losses[e], "lr": result.epoch_lrs[e],
-             "val_miou": result.epoch_scores[e], "kept": int(e == kept), "seconds": result.epoch_seconds[e]}
+             "val_miou": result.epoch_scores[e], "kept": int(e == kept), "seconds": result.epoch_seconds[e],
+             "data_s": result.epoch_data_wait[e]}
             for e in range(epochs)
         ])
         state = {"model": model.state_dict(), "optimizer": result.optimizer_state, "round": r}

@@ -19,7 +19,7 @@ __all__ = ["NOT_IDENTITY", "check_run_folder", "pool_size", "validate_run"]
 
 #: Config keys that do not make a run another run: where its folder lives, and how many threads compute it
 #: (a resume at another thread count warns instead; see ``redal_core.active.environment``).
-NOT_IDENTITY = frozenset({"results_dir", "train.threads"})
+NOT_IDENTITY = frozenset({"results_dir", "train.threads", "train.loader_workers"})
 
 
 def pool_size(config: RunConfig, dataset: Any) -> int:
