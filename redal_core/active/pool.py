@@ -266,25 +266,15 @@ class LabelState:
         flat = np.concatenate(flat_parts) if flat_parts else np.zeros(0, np.int64)
         uniq, counts = np.unique(flat, return_counts=True)
         if (counts > 1).any():
-            f = int(uniq[counts > 1][0])
-            s = int(np.searchsorted(self._offsets, f, side="right") - 1)
-            raise ValueError(f"unit (scan {s}, region {f - self._offsets[s]}) is listed twice in one label() call")
+            raise ValueError(f"{self._unit(int(uniq[counts > 1][0]))} is listed twice in one label() call")
         excluded = self._rounds[flat] == EXCLUDED
         if excluded.any():
-            f = int(flat[excluded][0])
-            s = int(np.searchsorted(self._offsets, f, side="right") - 1)
-            raise ValueError(
-                f"unit (scan {s}, region {f - self._offsets[s]}) is excluded (fewer points than regions.min_points); "
-                "it is never labeled"
-            )
+            raise ValueError(f"{self._unit(int(flat[excluded][0]))} is excluded (fewer points than "
+                             "regions.min_points); it is never labeled")
         done = self._rounds[flat] >= 0
         if done.any():
             f = int(flat[done][0])
-            s = int(np.searchsorted(self._offsets, f, side="right") - 1)
-            raise ValueError(
-                f"unit (scan {s}, region {f - self._offsets[s]}) is already labeled (round {self._rounds[f]}); "
-                "a unit is never labeled twice"
-            )
+            raise ValueError(f"{self._unit(f)} is already labeled (round {self._rounds[f]}); a unit is never labeled twice")
         self._rounds[flat] = int(round)
         return int(self._sizes[flat].sum())
 
@@ -348,6 +338,11 @@ class LabelState:
         )
 
     # ---------------------------------------------------------------- private
+    def _unit(self, flat: int) -> str:
+        """``unit (scan s, region r)`` of a position in the flat region arrays (for error messages)."""
+        s = int(np.searchsorted(self._offsets, flat, side="right") - 1)
+        return f"unit (scan {s}, region {flat - self._offsets[s]})"
+
     def _check_scan(self, scan: int) -> None:
         if not isinstance(scan, (int, np.integer)) or not 0 <= scan < self.num_scans:
             raise ValueError(f"scan {scan!r} is out of range 0..{self.num_scans - 1}")
