@@ -22,8 +22,8 @@ from redal_core.data.cache import ScanCache, content_key
 from redal_core.regions.features import region_features
 from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
 
-__all__ = ["CUES_VERSION", "REGIONS_VERSION", "SCORINGS", "cue_options", "scan_cues", "scan_region_ids",
-           "scan_regions"]
+__all__ = ["CUES_VERSION", "REGIONS_VERSION", "SCORINGS", "cue_key", "cue_options", "region_key", "scan_cues",
+           "scan_region_ids", "scan_regions"]
 
 #: Bumped whenever the region code changes its output, so old cache entries are not reused.
 REGIONS_VERSION = 2
@@ -80,23 +80,38 @@ class _OneRead:
         return self._scan
 
 
-def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, _read: _OneRead | None = None) -> np.ndarray:
-    """(N,) int64 VCCS region ids 0..R-1 of scan ``i`` with preset ``preset`` (cached, read-only)."""
+def _region_params(dataset: _Dataset, preset: str) -> tuple[dict[str, Any], bool, bool]:
+    """(vccs keyword arguments, uses colour, colour weight dropped) of ``preset`` on ``dataset``."""
     if preset not in VCCS_PRESETS:
         raise ValueError(f"unknown VCCS preset {preset!r}; valid presets: {', '.join(VCCS_PRESETS)}")
-    i = _check_index(dataset, i)
     params = dict(VCCS_PRESETS[preset])
     params["min_region_voxels"] = default_min_region_voxels(params["voxel_size"], params["seed_size"])
     use_color = bool(dataset.has_color)
-    if not use_color and params["color_weight"] > 0:
+    dropped = not use_color and params["color_weight"] > 0
+    if dropped:
+        params["color_weight"] = 0.0
+    return params, use_color, dropped
+
+
+def region_key(dataset: _Dataset, i: int, preset: str) -> str:
+    """Cache key of scan ``i``'s region ids with ``preset`` (what ``scan_region_ids`` reads or writes)."""
+    i = _check_index(dataset, i)
+    params, use_color, _ = _region_params(dataset, preset)
+    return content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "preset": preset,
+                                               "vccs": params, "color": use_color})
+
+
+def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, _read: _OneRead | None = None) -> np.ndarray:
+    """(N,) int64 VCCS region ids 0..R-1 of scan ``i`` with preset ``preset`` (cached, read-only)."""
+    params, _, dropped = _region_params(dataset, preset)
+    i = _check_index(dataset, i)
+    if dropped:
         warnings.warn(
-            f"VCCS preset {preset!r} weighs colour ({params['color_weight']}) but the dataset has none:"
-            " using color_weight=0",
+            f"VCCS preset {preset!r} weighs colour ({VCCS_PRESETS[preset]['color_weight']}) but the dataset has"
+            " none: using color_weight=0",
             stacklevel=3,
         )
-        params["color_weight"] = 0.0
-    key = content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "preset": preset,
-                                              "vccs": params, "color": use_color})
+    key = region_key(dataset, i, preset)
 
     read = _read or _OneRead(dataset, i)
 
@@ -107,23 +122,36 @@ def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, _read: _OneRead |
     return dataset.cache.get(key, compute)["region"]
 
 
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def cue_key(dataset: _Dataset, i: int, k: int = 50, scoring: str = "paper") -> str:
+    """Cache key of scan ``i``'s cues from ``k`` neighbours on the ``scoring`` scale (what ``scan_cues`` reads
+    or writes)."""
+    k = _check_k(k)
+    i = _check_index(dataset, i)
+    options = cue_options(scoring, getattr(dataset, "name", None))
+    return content_key(dataset.source_key(i), {"what": "cues", "version": CUES_VERSION, "k": k,
+                                               "color": bool(dataset.has_color), **options})
+
+
 def scan_cues(dataset: _Dataset, i: int, k: int = 50, scoring: str = "paper", *,
               _read: _OneRead | None = None) -> dict[str, np.ndarray]:
     """``color`` (N,) float32 (zeros when the dataset has no colour) and ``structure`` (N,) float32 of
     scan ``i``, on the ``scoring`` scale, from the k nearest neighbours (cached, read-only)."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    k = _check_k(k)
     i = _check_index(dataset, i)
     options = cue_options(scoring, getattr(dataset, "name", None))
-    use_color = bool(dataset.has_color)
-    key = content_key(dataset.source_key(i), {"what": "cues", "version": CUES_VERSION, "k": int(k),
-                                              "color": use_color, **options})
+    key = cue_key(dataset, i, k, scoring)
 
     read = _read or _OneRead(dataset, i)
 
     def compute() -> dict[str, np.ndarray]:
         scan = read()
-        color, structure = region_features(scan.xyz, _colors(dataset, scan, i), k=int(k), **options)
+        color, structure = region_features(scan.xyz, _colors(dataset, scan, i), k=k, **options)
         return {"color": color, "structure": structure}
 
     return dataset.cache.get(key, compute)
