@@ -106,11 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
-    """Run the subcommand; a bad input (ValueError, missing file or name, unusable backend) is one line."""
+    """Run the subcommand; a bad input (ValueError, missing file or name, unusable backend, unreachable Dask
+    scheduler) is one line."""
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
+    except (ValueError, FileNotFoundError, KeyError, ImportError, ConnectionError) as error:
         if isinstance(error, ImportError) and not _is_backend_unavailable(error):
+            raise
+        if isinstance(error, ConnectionError) and not _is_scheduler_unreachable(error):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"redal {args.command}: error: {message}", file=sys.stderr)
@@ -120,6 +123,11 @@ def _call(args: argparse.Namespace) -> int:
 def _is_backend_unavailable(error: ImportError) -> bool:
     backends = sys.modules.get("redal_core.models.sparse.backends")
     return backends is not None and isinstance(error, backends.BackendUnavailable)
+
+
+def _is_scheduler_unreachable(error: ConnectionError) -> bool:
+    cluster = sys.modules.get("redal_core.cluster")
+    return cluster is not None and isinstance(error, cluster.SchedulerUnreachable)
 
 
 def _leave_distributed_rank(code: int) -> None:
