@@ -145,7 +145,9 @@ class ScanResult:
 class PrepareReport:
     """Everything ``prepare`` did: one summary per (root, split), the failures ``(where, message)``, cache
     entries computed and already cached, scans whose entries were all cached before, the seconds the scans
-    took (generation and listing excluded) and each distinct warning with the number of scans that raised it."""
+    took (generation and listing excluded), each distinct warning with the number of scans that raised it,
+    the seconds of worker time of every prepared scan, and the seconds from the start of the scans at which
+    each result arrived (arrival order: the throughput once the workers are up)."""
 
     summaries: list[SplitSummary]
     targets: list[Target]
@@ -156,6 +158,8 @@ class PrepareReport:
     complete_before: int = 0
     seconds: float = 0.0
     warnings: dict[str, int] = field(default_factory=dict)
+    scan_seconds: list[float] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)
 
 
 # -- the work of one scan (runs in a worker) ----------------------------------------------------------------
@@ -235,9 +239,10 @@ def _init_pool_worker(threads: int, parent: int) -> None:
     prepare must not leave workers behind)."""
     import threading
 
-    from redal_core.threads import thread_env
+    from redal_core.threads import apply_threads, thread_env
 
-    os.environ.update(thread_env(threads))
+    os.environ.update(thread_env(threads))  # before numba, torch and BLAS load in this process
+    apply_threads(threads)
 
     def orphaned() -> None:
         while os.getppid() == parent:
@@ -515,12 +520,12 @@ def prepare(
             count = sum(len(ds) for (m, _), ds in listed.items() if m == n)
             log(f"{t.dataset} under {t.root}: {count} scans to cache in {t.cache}; training scans: {t.describe()}")
         started = time.perf_counter()
-        results = _execute(tasks, jobs=jobs, threads=threads, client=client, address=scheduler,
-                           progress=progress, fault=fault, log=log)
+        results, arrived = _execute(tasks, jobs=jobs, threads=threads, client=client, address=scheduler,
+                                    progress=progress, fault=fault, log=log)
     finally:
         if client is not None:
             client.close()
-    return _report(targets, listed, results, time.perf_counter() - started)
+    return _report(targets, listed, results, arrived, time.perf_counter() - started)
 
 
 def _check_arguments(dataset, root, scans, seed, params, scoring, splits, jobs, scheduler, scorings) -> None:
@@ -562,11 +567,14 @@ def _warn_stale(target: Target, listed: dict[tuple[int, str], Any], generated: s
 
 
 def _execute(tasks: Sequence[ScanTask], *, jobs: int, threads: int, client: Any, address: str | None,
-             progress: bool, fault: int | None, log: Callable[[str], None]) -> list[ScanResult]:
-    """Every task's result, whatever engine runs them; failures and first warnings are said as they come."""
+             progress: bool, fault: int | None, log: Callable[[str], None]) -> tuple[list[ScanResult], list[float]]:
+    """Every task's result, whatever engine runs them, and the seconds (from the start) at which each arrived;
+    failures and first warnings are said as they come."""
     from tqdm.auto import tqdm
 
+    started = time.perf_counter()
     results: list[ScanResult] = []
+    arrived: list[float] = []
     seen_warnings: set[str] = set()
     with _bar(len(tasks), progress) as bar:
         say = tqdm.write if log is print and progress else log
@@ -578,6 +586,7 @@ def _execute(tasks: Sequence[ScanTask], *, jobs: int, threads: int, client: Any,
             stream = _run_pool(tasks, min(jobs, len(tasks)), threads, say)
         for result in stream:
             results.append(result)
+            arrived.append(time.perf_counter() - started)
             bar.update(1)
             if result.error is not None:
                 say(f"failed: {result.task.where}: {result.error}")
@@ -589,11 +598,11 @@ def _execute(tasks: Sequence[ScanTask], *, jobs: int, threads: int, client: Any,
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os.kill(os.getpid(), signal.SIGKILL)  # testing hook: a kill in the middle of a prepare
-    return results
+    return results, arrived
 
 
 def _report(targets: list[Target], listed: dict[tuple[int, str], Any], results: list[ScanResult],
-            seconds: float) -> PrepareReport:
+            arrived: list[float], seconds: float) -> PrepareReport:
     index = {(t.dataset, t.root, t.cache_dir): n for n, t in enumerate(targets)}
     by_split: dict[tuple[int, str], list[ScanResult]] = {key: [] for key in listed}
     for result in results:
@@ -619,7 +628,8 @@ def _report(targets: list[Target], listed: dict[tuple[int, str], Any], results: 
         summaries=summaries, targets=targets, failures=failures, computed=sum(r.computed for r in results),
         cached=sum(r.cached for r in results), scans=len(results),
         complete_before=sum(1 for r in results if r.error is None and r.computed == 0),
-        seconds=seconds, warnings=counted,
+        seconds=seconds, warnings=counted, scan_seconds=[r.seconds for r in results if r.error is None],
+        arrived=arrived,
     )
 
 
@@ -652,9 +662,10 @@ def format_report(report: PrepareReport) -> str:
         lines.extend(_format_summary(s) for s in mine)
         lines.append(f"cached {sum(s.scans for s in mine)} scans in {t.cache}")
     rate = report.scans / report.seconds if report.seconds > 0 else float("nan")
+    worker = f", median {float(np.median(report.scan_seconds)):.2f} s per scan" if report.scan_seconds else ""
     lines.append(
-        f"prepared {report.scans} scans in {report.seconds:.1f} s ({rate:.2f} scans/s): {report.computed} cache "
-        f"entries computed, {report.cached} already cached ({report.complete_before} scans had all their entries)"
+        f"prepared {report.scans} scans in {report.seconds:.1f} s ({rate:.2f} scans/s{worker}): {report.computed} "
+        f"cache entries computed, {report.cached} already cached ({report.complete_before} scans had all their entries)"
     )
     repeated = {line: count for line, count in report.warnings.items() if count > 1}
     for line, count in sorted(repeated.items()):
