@@ -1,4 +1,4 @@
-"""The ``redal`` command: prepare | run | sweep | figures | export | import.
+"""The ``redal`` command: prepare | run | status | sweep | figures | export | import.
 
 Each subcommand is a thin shell over one library function, imported only when that subcommand runs,
 so ``redal --help`` is instant and a missing optional dependency only affects the command that needs it.
@@ -23,6 +23,13 @@ def _handler(target: str):
         return int(getattr(importlib.import_module(module), function)(args) or 0)
 
     return call
+
+
+def _wrap(text: str) -> str:
+    """A description pre-wrapped for ``RawDescriptionHelpFormatter`` (which keeps the epilog's example lines)."""
+    import textwrap
+
+    return textwrap.fill(text, width=100)
 
 
 def _examples(*lines: str) -> dict:
@@ -83,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=None, help="override the config's results directory")
     p.set_defaults(func=_handler("redal_core.active.loop:cli_run"))
 
+    p = sub.add_parser("status", help="where runs stand: complete / running / interrupted / awaiting labels / failed",
+                       description="One row per run folder, read from its files only (state.json, rounds.csv, "
+                                   "run.lock, failed.json, the sweep's sweep_summary.csv): status, rounds done of "
+                                   "total, labeled %, the last mIoU %, the complete rounds' wall time and a note "
+                                   "(the error, the process running it, what to do).",
+                       **_examples(
+                           "redal status",
+                           "redal status results/runs/synthetic-indoor-minkunet-redal-s0",
+                       ))
+    p.add_argument("path", nargs="?", default="results",
+                   help="a results directory (its runs/*) or one run folder (default: results)")
+    p.set_defaults(func=_handler("redal_core.results:cli_status"))
+
     p = sub.add_parser("sweep", help="expand a params grid and execute notebook 02 with papermill per run",
                        **_examples(
                            "redal sweep params/demo.yaml --jobs 2",
@@ -103,15 +123,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=None, help="override the params' results directory")
     p.set_defaults(func=_handler("redal_core.sweep:cli_figures"))
 
-    p = sub.add_parser("export", help="write the regions selected in a round as PLY files for annotators")
+    p = sub.add_parser(
+        "export", help="write the scans holding a round's selected regions for annotators' tools",
+        description=_wrap("Write every scan that holds a unit selected after round R, with all its points, for "
+        "annotators: one binary PLY per scan (x, y, z, red/green/blue or intensity, region, selected, label = -1 "
+        "to fill with train ids), classes.json (id, name, colour) and manifest.json; for SemanticKITTI-family "
+        "runs also sequences/XX/velodyne/*.bin, labels/*.label (0 = to fill with raw SemanticKITTI ids) and "
+        "selected/*.npy. Only the points with selected = 1 are read back by `redal import`."),
+        **_examples(
+            "redal export results/runs/<run_id> --round 0   # writes results/runs/<run_id>/export/round_00/",
+            "redal export results/runs/<run_id> --round 1 --out /shared/annotators/round_01",
+        ),
+    )
     p.add_argument("run_dir", help="results/runs/<run_id>")
     p.add_argument("--round", type=int, required=True, dest="round_", metavar="R", help="selection round to export")
-    p.add_argument("--out", required=True, help="output folder (PLY files + manifest.csv)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: RUN_DIR/export/round_RR, RR the round in two digits)")
+    p.add_argument("--force", action="store_true",
+                   help="write over the files of an earlier export in that folder (labels in them are lost)")
     p.set_defaults(func=_handler("redal_core.annotate:cli_export"))
 
-    p = sub.add_parser("import", help="read annotators' per-point labels back into a run's label state")
+    p = sub.add_parser(
+        "import", help="read annotators' labels from an export folder back into a run",
+        description=_wrap("Read the labels of a folder written by `redal export`: manifest.json first (it must belong "
+        "to RUN_DIR and to the round the run awaits labels for), then per scan the PLY's label (train ids, -1 = "
+        "not labeled), a <scan>.csv with point_index,label rows, and for SemanticKITTI-family runs the .label "
+        "files (raw ids, 0 = not labeled). Only points of the round's selected units are kept; a second import "
+        "adds units. Then `redal run RUN_DIR/params.yaml` trains on them."),
+        **_examples("redal import results/runs/<run_id> results/runs/<run_id>/export/round_00"),
+    )
     p.add_argument("run_dir", help="results/runs/<run_id>")
-    p.add_argument("labels_dir", help="folder of labelled PLY or CSV files named as exported")
+    p.add_argument("labels_dir", help="the folder `redal export` wrote, with the annotators' labels filled in")
     p.set_defaults(func=_handler("redal_core.annotate:cli_import"))
     return parser
 

@@ -32,6 +32,7 @@ ORACLES = ("simulated", "human")
 KEEP_CHECKPOINTS = ("all", "last")
 AUGMENT = ("official", "none", "custom")
 SCORING = ("official", "paper")
+DIVISIONS = ("vccs", "grid")
 FINE_TUNE_FROM = ("last", "best_val")
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
@@ -42,7 +43,10 @@ class GenerateConfig:
 
     scans: int = 12
     seed: int = 0
-    points_per_room: int = 40000
+    points_per_room: int = 40000  # synthetic-indoor
+    beams: int | None = None  # synthetic-outdoor: the scanner's beams (null: 64) ...
+    azimuth_steps: int | None = None  # ... and rays per beam (null: 1920)
+    frames_per_drive: int | None = None  # synthetic-outdoor: consecutive frames of drives, with poses (null: none)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +70,8 @@ class DatasetConfig:
 class RegionsConfig:
     """How regions are made selectable (beyond the VCCS preset ``dataset.vccs``)."""
 
+    division: str | None = None  # vccs | grid; resolved: the strategy's own (grid for Annotator, else vccs)
+    grid_size: float = 0.25  # grid cells, metres (Annotator's coarse voxels)
     min_points: int = 0  # regions under this many points are never selected nor labeled (official code: 100)
 
 
@@ -89,6 +95,7 @@ class TrainConfig:
     augment: str = "official"  # official: the official code's pipeline for the dataset family; none; custom
     transforms: dict[str, dict[str, Any]] | None = None  # resolved: the pipeline (redal_core.data.augment)
     fine_tune_from: str = "last"  # best_val: the round's best validation mIoU of its last epochs (official code)
+    loader_workers: int | None = None  # DataLoader workers; null: 0 on CPU, min(4, threads - 1) on CUDA
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +113,7 @@ class ActiveConfig:
     oracle: str = "simulated"
     scoring: str = "official"  # official: the official code's scale of Eq. 1-3; paper: Eq. 1-3 as printed
     trim_top: float | None = None  # keep this top fraction of candidate regions by score before k-means
+    pseudo_labels: bool = False  # LiDAL only: its pseudo-labels of agreeing regions for the next round
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -322,6 +330,16 @@ def _check_ranges(config: RunConfig, source: str) -> None:
         need(g.scans >= 1, "dataset.generate", "scans", g.scans, "an integer >= 1")
         need(g.seed >= 0, "dataset.generate", "seed", g.seed, "an integer >= 0")
         need(g.points_per_room >= 100, "dataset.generate", "points_per_room", g.points_per_room, "an integer >= 100")
+        outdoor = {"beams": (2, 256), "azimuth_steps": (64, 8192), "frames_per_drive": (1, None)}
+        for key, (low, high) in outdoor.items():
+            value = getattr(g, key)
+            if value is None:
+                continue
+            if d.name != "synthetic-outdoor":
+                raise ValueError(f"{_where('dataset.generate', key, source)} applies to synthetic-outdoor only, not to "
+                                 f"{d.name!r}; remove it")
+            need(value >= low and (high is None or value <= high), "dataset.generate", key, value,
+                 f"an integer in [{low}, {high}]" if high else f"an integer >= {low}")
     if d.root is None and d.name not in SYNTHETIC:
         raise ValueError(f"{_where('dataset', 'root', source)} is required for the real dataset {d.name!r} "
                          "(the folder holding the original files)")
@@ -339,8 +357,14 @@ def _check_ranges(config: RunConfig, source: str) -> None:
     choice("train", "keep_checkpoints", t.keep_checkpoints, KEEP_CHECKPOINTS)
     choice("train", "augment", t.augment, AUGMENT)
     choice("train", "fine_tune_from", t.fine_tune_from, FINE_TUNE_FROM)
+    need(t.loader_workers is None or t.loader_workers >= 0, "train", "loader_workers", t.loader_workers,
+         "null (0 on CPU, min(4, threads - 1) on CUDA) or an integer >= 0")
     need(config.regions.min_points >= 0, "regions", "min_points", config.regions.min_points,
          "an integer >= 0 (0: every region is selectable)")
+    if config.regions.division is not None:
+        choice("regions", "division", config.regions.division, DIVISIONS)
+    need(math.isfinite(config.regions.grid_size) and config.regions.grid_size > 0, "regions", "grid_size",
+         config.regions.grid_size, "a number > 0 (metres)")
     need(t.threads is None or t.threads >= 1, "train", "threads", t.threads, "null (cores // jobs) or an integer >= 1")
     if not _DEVICE.match(t.device):
         raise ValueError(f"{_where('train', 'device', source)} = {t.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N")
@@ -378,9 +402,21 @@ def _resolve(config: RunConfig, source: str) -> RunConfig:
     )
     from redal_core.active.strategies import STRATEGIES  # numpy-only, cheap
 
-    active = dataclasses.replace(config.active, strategy=STRATEGIES.canonical(config.active.strategy))
+    strategy = STRATEGIES.get(config.active.strategy)
+    if strategy.requires_poses and (d.family != "semantickitti" or (synthetic and (d.generate is None or
+                                                                                   d.generate.frames_per_drive is None))):
+        raise ValueError(
+            f"{_where('active', 'strategy', source)} = {strategy.name!r} needs consecutive frames with sensor poses, "
+            f"which {d.name!r} " + ("does not have" if d.family != "semantickitti" else
+                                    "writes only with dataset.generate.frames_per_drive set (e.g. 10)")
+        )
+    if config.active.pseudo_labels and strategy.name != "LiDAL":
+        raise ValueError(f"{_where('active', 'pseudo_labels', source)} applies to the LiDAL strategy only, not to "
+                         f"{strategy.name!r}; remove it")
+    active = dataclasses.replace(config.active, strategy=strategy.name)
     train = dataclasses.replace(config.train, transforms=_resolve_transforms(config.train, dataset, source))
-    resolved = dataclasses.replace(config, dataset=dataset, active=active, train=train)
+    regions = dataclasses.replace(config.regions, division=config.regions.division or strategy.division)
+    resolved = dataclasses.replace(config, dataset=dataset, regions=regions, active=active, train=train)
     if resolved.run_id is None:
         resolved = dataclasses.replace(resolved, run_id=default_run_id(resolved))
     return resolved

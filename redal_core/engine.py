@@ -2,7 +2,7 @@
 
 Samples are ``(xyz (N,3) float32, feats (N,C) float32, labels (N,) int64 | None)`` tuples, taken from any
 sequence (``ScanSamples`` reads them lazily from a dataset), collated a batch at a time with
-``redal_core.data.voxelize.collate``. Models follow the models contract:
+``redal_core.data.voxelize.collate``, in this process or in DataLoader workers (``redal_core.batches``). Models follow the models contract:
 ``model(batch) -> (logits (P, K), features (P, F))`` per point.
 
 Distributed: when ``torch.distributed`` is initialized with more than one process (``init_distributed``
@@ -20,14 +20,16 @@ from __future__ import annotations
 import copy
 import gc
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from redal_core import IGNORE_INDEX
-from redal_core.data.voxelize import collate, input_features
+from redal_core.batches import BatchStream
+from redal_core.data.voxelize import input_features
 
 if TYPE_CHECKING:
     import torch
@@ -163,12 +165,22 @@ def _unwrap(model: nn.Module) -> nn.Module:
 class TrainResult:
     """optimizer_state : the Adam state of the returned model (to fine-tune from, or checkpoint);
     epoch_losses : mean training loss of each epoch (averaged over ranks);
-    best_epoch, best_score : the epoch whose model ``keep_best`` chose and its score (None without it)."""
+    best_epoch, best_score : the epoch whose model ``keep_best`` chose and its score (None without it);
+    epoch_steps : optimizer steps of each epoch (per rank: every rank takes as many);
+    epoch_seconds : wall seconds of each epoch's training (its ``keep_best`` scoring not included);
+    epoch_lrs : the learning rate of each epoch;
+    epoch_scores : ``keep_best``'s score of each epoch, None where the epoch was not scored;
+    epoch_data_wait : seconds of each epoch spent waiting for batches (reading, augmenting, collating)."""
 
     optimizer_state: dict[str, Any]
     epoch_losses: list[float]
     best_epoch: int | None = None
     best_score: float | None = None
+    epoch_steps: list[int] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    epoch_lrs: list[float] = field(default_factory=list)
+    epoch_scores: list[float | None] = field(default_factory=list)
+    epoch_data_wait: list[float] = field(default_factory=list)
 
 
 def train(
@@ -188,6 +200,7 @@ def train(
     augment: bool = False,
     keep_best: Callable[[], float] | None = None,
     best_from_epoch: int = 0,
+    workers: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place with Adam(lr) and cross entropy ignoring ``IGNORE_INDEX``.
 
@@ -201,6 +214,9 @@ def train(
               or the process that reads it); False draws nothing more from ``rng``
     keep_best : after each epoch >= ``best_from_epoch``, called for a score (e.g. validation mIoU); the
               model and optimizer state of the best-scoring epoch (first on ties) are restored at the end
+    progress : an epoch bar (``tqdm.auto``, on stderr, rank 0 only) that stays when training ends
+    workers : DataLoader worker processes that read, augment and collate the batches (``batches.BatchStream``;
+              0: in this process); the results are the same either way
     Under DDP every rank draws the same permutation and takes every ``world``-th batch; the batch list
     is padded (wrapping around) to a multiple of the world size so every rank takes as many steps.
     """
@@ -225,27 +241,28 @@ def train(
             group["lr"] = lr
     criterion = torch.nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
     losses: list[float] = []
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, leave=False)
+    steps: list[int] = []
+    seconds: list[float] = []
+    lrs: list[float] = []
+    scores: list[float | None] = []
+    bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress or rank != 0, leave=True)
     if augment and not hasattr(samples, "augmented"):
         raise ValueError(f"augment=True needs samples with an augmented(j, rng) method (ScanSamples), got "
                          f"{type(samples).__name__}")
     best: tuple[float, int, dict[str, Any], dict[str, Any]] | None = None
+    loader = BatchStream(samples, voxel_size=voxel_size, device=device, workers=workers)
+    waits: list[float] = []
     for epoch in bar:
+        started = time.perf_counter()
+        waited = loader.data_wait_s
         order = rng.permutation(len(samples))
         epoch_seed = int(rng.integers(2**63)) if augment else None
-
-        def sample(j: int, epoch_seed=epoch_seed):
-            if epoch_seed is None:
-                return samples[j]
-            return samples.augmented(j, np.random.default_rng([epoch_seed, j]))  # type: ignore[attr-defined]
-
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if size > 1 and len(batches) % size:
             batches += batches[: size - len(batches) % size]
         net.train()
         total = torch.zeros(2, dtype=torch.float64, device=device)
-        for chunk in batches[rank::size]:
-            batch = collate([sample(int(j)) for j in chunk], voxel_size).to(device)
+        for batch in loader.stream(batches[rank::size], epoch_seed):
             logits, _ = net(batch)
             loss = criterion(logits, batch.labels)
             optimizer.zero_grad(set_to_none=True)
@@ -255,14 +272,21 @@ def train(
         if size > 1:
             torch.distributed.all_reduce(total)
         losses.append(float(total[0] / total[1]))
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        steps.append(len(batches[rank::size]))
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        seconds.append(time.perf_counter() - started)
+        waits.append(loader.data_wait_s - waited)
+        score = None
         if keep_best is not None and epoch >= best_from_epoch:
             score = float(keep_best())
             if best is None or score > best[0]:
                 best = (score, epoch, copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict()))
+        scores.append(score)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", **({} if score is None else {"score": f"{score:.4f}"}))
         if on_epoch is not None:
             on_epoch(epoch)
     bar.close()
+    loader.close()
     if best is not None:
         model.load_state_dict(best[2])
         optimizer.load_state_dict(best[3])
@@ -273,7 +297,9 @@ def train(
         del net
         gc.collect()
     return TrainResult(optimizer_state=optimizer.state_dict(), epoch_losses=losses,
-                       best_epoch=None if best is None else best[1], best_score=None if best is None else best[0])
+                       best_epoch=None if best is None else best[1], best_score=None if best is None else best[0],
+                       epoch_steps=steps, epoch_seconds=seconds, epoch_lrs=lrs, epoch_scores=scores,
+                       epoch_data_wait=waits)
 
 
 # -- evaluation -----------------------------------------------------------------------------------------
@@ -286,16 +312,20 @@ def evaluate(
     device: torch.device | str,
     num_classes: int,
     batch_size: int = 1,
+    progress: bool = False,
+    desc: str = "evaluate",
+    workers: int = 0,
 ) -> np.ndarray:
     """(num_classes, num_classes) int64 confusion over ALL points of scans ``indices`` (rows: truth).
 
     The model's per-point logits are read back at every original point (through the batch's inverse
     voxel map); points whose ground truth is ``IGNORE_INDEX`` are not counted. Under DDP each rank
-    evaluates its share and the matrices are summed.
+    evaluates its share and the matrices are summed. ``progress``: a bar over the scans (``tqdm.auto``,
+    on stderr, rank 0 only).
     """
     return confusion(
         model, ScanSamples(dataset, indices), voxel_size=voxel_size, device=device,
-        num_classes=num_classes, batch_size=batch_size,
+        num_classes=num_classes, batch_size=batch_size, progress=progress, desc=desc, workers=workers,
     )
 
 
@@ -307,9 +337,13 @@ def confusion(
     device: torch.device | str,
     num_classes: int,
     batch_size: int = 1,
+    progress: bool = False,
+    desc: str = "evaluate",
+    workers: int = 0,
 ) -> np.ndarray:
     """As ``evaluate``, over any labeled samples (labels (N,) int64, IGNORE_INDEX not counted)."""
     import torch
+    from tqdm.auto import tqdm
 
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -318,9 +352,11 @@ def confusion(
     model = _unwrap(model).to(device).eval()
     matrix = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device)
     mine = shard(range(len(samples)), rank, size)
-    with torch.inference_mode():
-        for start in range(0, len(mine), batch_size):
-            batch = collate([samples[j] for j in mine[start : start + batch_size]], voxel_size).to(device)
+    bar = tqdm(total=len(mine), desc=desc, unit="scan", disable=not progress or rank != 0, leave=True)
+    chunks = [mine[start : start + batch_size] for start in range(0, len(mine), batch_size)]
+    with torch.inference_mode(), bar, BatchStream(samples, voxel_size=voxel_size, device=device,
+                                                  workers=workers) as loader:
+        for chunk, batch in zip(chunks, loader.stream(chunks), strict=True):
             logits, _ = model(batch)
             truth = batch.labels
             valid = truth != IGNORE_INDEX
@@ -329,6 +365,7 @@ def confusion(
                 raise ValueError(f"ground truth label {bad} is outside 0..{num_classes - 1} (and not IGNORE_INDEX)")
             pred = logits.argmax(dim=1)
             matrix += torch.bincount(truth[valid] * num_classes + pred[valid], minlength=num_classes * num_classes)
+            bar.update(len(chunk))
     if size > 1:
         torch.distributed.all_reduce(matrix)
     return matrix.view(num_classes, num_classes).cpu().numpy()
@@ -357,11 +394,13 @@ def predict(
     device: torch.device | str,
     mc_passes: int = 0,
     batch_size: int = 1,
+    workers: int = 0,
 ) -> Iterator[Prediction]:
     """Yield a ``Prediction`` per sample, in order, streaming one batch at a time.
 
     mc_passes : 0 for none, else T forward passes with only the dropout layers in train mode
                 (``redal_core.models.enable_mc_dropout``); dropout draws from torch's generator.
+    workers   : DataLoader workers that read and collate the batches (0: in this process).
     """
     import torch
 
@@ -371,10 +410,9 @@ def predict(
     model = _unwrap(model).to(device)
     if mc_passes and not getattr(model, "has_dropout", False):
         raise ValueError(f"{type(model).__name__} has no dropout, so MC-dropout passes are impossible (use spvcnn)")
-    with torch.inference_mode():
-        for start in range(0, len(samples), batch_size):
-            chunk = [samples[j] for j in range(start, min(start + batch_size, len(samples)))]
-            batch = collate([(xyz, feats, None) for xyz, feats, _ in chunk], voxel_size).to(device)
+    chunks = [list(range(start, min(start + batch_size, len(samples)))) for start in range(0, len(samples), batch_size)]
+    with torch.inference_mode(), BatchStream(samples, voxel_size=voxel_size, device=device, workers=workers) as loader:
+        for chunk, batch in zip(chunks, loader.stream(chunks), strict=True):
             model.eval()
             logits, features = model(batch)
             probs = torch.softmax(logits.float(), dim=1)

@@ -38,10 +38,12 @@ PAPER_FAMILY: dict[str, str] = {"synthetic-indoor": "s3dis", "synthetic-outdoor"
 _ORDER = (
     "RAND", "MAR", "CONF", "ENT", "CSET", "SEGENT", "MCDR",
     "RAND+Region", "ENT+Region", "ENT+Region+Div", "ENT+Region+Color/Structure", "ReDAL",
+    "BALD", "BALD+Region", "Annotator", "LiDAL",
 )
 _PALETTE = (
     "#7f7f7f", "#bcbd22", "#17becf", "#9467bd", "#8c564b", "#e377c2", "#98df8a",
     "#1f77b4", "#ff7f0e", "#2ca02c", "#393b79", "#d62728",
+    "#c5b0d5", "#6b6ecf", "#e7ba52", "#31a354",
 )
 _COLORS = dict(zip(_ORDER, _PALETTE, strict=True))
 _GROUP = ["dataset", "backbone", "strategy", "round"]

@@ -5,22 +5,35 @@ A run folder ``<results_dir>/runs/<run_id>/`` holds::
     params.yaml              the resolved config (RunConfig.to_dict)
     env.json                 python / torch / numpy versions, backend, device, git commit, hostname
     rounds.csv               round, labeled_points, labeled_pct, miou, wall_s, train_s, eval_s, predict_s, select_s
+    train_log.csv            round, epoch, steps, loss, lr, val_miou, kept, seconds, data_s (of those seconds,
+                             waiting for batches): one row per training epoch
+                             (val_miou: the epoch's validation mIoU where train.fine_tune_from: best_val scored
+                             it, else empty; kept: 1 on the epoch whose model is the round's checkpoint)
     per_class.csv            round, class_id, class, iou (empty where the class is absent from the val split)
     class_distribution.csv   round, class_id, class, labeled_points, permille
     selections/round_XX.csv  scan, scan_name, region, score, adjusted_score, cluster, points
     label_state.npz          the label state after the last complete round
     checkpoints/round_XX.pt  model + optimizer state; checkpoints/label_state_XX.npz the label state after round XX
     annotations/<scan>.npy   human labels (oracle: human), IGNORE_INDEX where not annotated
+    export/round_XX/         the default folder of ``redal export`` (redal_core.annotate): files for annotators
     state.json               last complete round and status, written LAST
+    run.lock                 while a process runs the run: its pid, host and start (removed when it ends;
+                             its mtime is a heartbeat, touched every phase and epoch)
+    failed.json              the error of the last attempt when it raised (removed by the next attempt)
 
 Every file is written to a temporary name in the same folder (``.<name>.tmp-<pid><suffix>``) and renamed
 into place with ``os.replace``, so a reader (or a resumed run) never sees half a file.
+
+``status_table(path)`` says where runs stand (complete, running, interrupted, awaiting_labels, failed) from
+these files alone; ``redal status`` prints it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +51,12 @@ PER_CLASS_COLUMNS = ["round", "class_id", "class", "iou"]
 DISTRIBUTION_COLUMNS = ["round", "class_id", "class", "labeled_points", "permille"]
 SELECTION_COLUMNS = ["scan", "scan_name", "region", "score", "adjusted_score", "cluster", "points"]
 RUN_COLUMNS = ["run_id", "dataset", "backbone", "strategy", "seed"]
+TRAIN_LOG_COLUMNS = ["round", "epoch", "steps", "loss", "lr", "val_miou", "kept", "seconds", "data_s"]
+TRAIN_LOG_TIME_COLUMNS = ["seconds", "data_s"]
+STATUS_COLUMNS = ["run", "status", "rounds_done", "rounds_total", "labeled_pct", "miou_pct", "wall_s", "note",
+                  "run_dir"]
+#: Values of ``status_table``'s status column.
+STATUSES = ("complete", "running", "interrupted", "awaiting_labels", "failed", "unreadable")
 TMP_MARK = ".tmp-"
 
 
@@ -129,6 +148,9 @@ class RunPaths:
     params = property(lambda self: self.root / "params.yaml")
     env = property(lambda self: self.root / "env.json")
     rounds = property(lambda self: self.root / "rounds.csv")
+    train_log = property(lambda self: self.root / "train_log.csv")
+    lock = property(lambda self: self.root / "run.lock")
+    failed = property(lambda self: self.root / "failed.json")
     per_class = property(lambda self: self.root / "per_class.csv")
     class_distribution = property(lambda self: self.root / "class_distribution.csv")
     selections_dir = property(lambda self: self.root / "selections")
@@ -148,6 +170,10 @@ class RunPaths:
 
     def annotation(self, scan_index: int) -> Path:
         return self.annotations_dir / f"{scan_index}.npy"
+
+    def export(self, round_: int) -> Path:
+        """The default ``redal export`` folder of round ``round_``: ``export/round_RR``."""
+        return self.root / "export" / f"round_{round_:02d}"
 
 
 # -- a round's metrics ----------------------------------------------------------------------------------
@@ -178,6 +204,105 @@ def write_round_metrics(paths: RunPaths, round_: int, row: dict[str, Any], class
             old = pd.read_csv(path)
             frame = pd.concat([old[old["round"] < round_], frame], ignore_index=True)
         atomic_write_csv(path, frame)
+
+
+def write_train_log(paths: RunPaths, round_: int, rows: list[dict[str, Any]]) -> None:
+    """Write round ``round_``'s epochs into ``train_log.csv`` (``TRAIN_LOG_COLUMNS`` but round; one dict per
+    epoch), keeping earlier rounds' rows and replacing any of this round or later (an interrupted attempt's)."""
+    import pandas as pd
+
+    records = [{"round": round_, **row} for row in rows]
+    if paths.train_log.exists():
+        old = pd.read_csv(paths.train_log)
+        records = old[old["round"] < round_].to_dict("records") + records
+    atomic_write_csv(paths.train_log, pd.DataFrame(records, columns=TRAIN_LOG_COLUMNS))
+
+
+# -- who runs a run: run.lock and failed.json ----------------------------------------------------------
+def _process_start(pid: int) -> int | None:
+    """Start time of process ``pid`` (clock ticks since boot, /proc), None where unknown; -1 for a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # fields 3.. of proc(5); the name may hold spaces
+    if fields and fields[0] in ("Z", "X"):
+        return -1
+    return int(fields[19]) if len(fields) > 19 else None
+
+
+def write_run_lock(paths: RunPaths) -> Path:
+    """Record this process as the one running the run (``run.lock``: pid, host, start, process start time)."""
+    pid = os.getpid()
+    return atomic_write_json(paths.lock, {"pid": pid, "host": socket.gethostname(), "proc_start": _process_start(pid),
+                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def touch_run_lock(paths: RunPaths) -> None:
+    """The heartbeat: bump ``run.lock``'s mtime (a no-op without one)."""
+    try:
+        os.utime(paths.lock)
+    except OSError:
+        pass
+
+
+def remove_run_lock(paths: RunPaths) -> None:
+    """Remove ``run.lock`` if this process wrote it."""
+    lock = read_run_lock(paths.root)
+    if lock is not None and lock.get("pid") == os.getpid() and lock.get("host") == socket.gethostname():
+        paths.lock.unlink(missing_ok=True)
+
+
+def read_run_lock(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``run.lock`` with its ``heartbeat`` (mtime, epoch seconds) added, or None without one (or unreadable)."""
+    path = RunPaths(Path(run_dir)).lock
+    try:
+        lock = json.loads(path.read_text(encoding="utf-8"))
+        return {**lock, "heartbeat": path.stat().st_mtime}
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def lock_alive(lock: dict[str, Any] | None) -> bool | None:
+    """Whether the process a ``run.lock`` names still runs: True / False on this host, None on another host
+    (not checkable from here). A pid reused by another process (its start time differs) or a zombie is dead."""
+    if lock is None:
+        return False
+    if lock.get("host") != socket.gethostname():
+        return None
+    pid = int(lock.get("pid", -1))
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    start = _process_start(pid)
+    if start == -1:
+        return False
+    return not (start is not None and lock.get("proc_start") is not None and start != lock["proc_start"])
+
+
+def write_failure(paths: RunPaths, error: BaseException, *, round_: int | None) -> Path:
+    """Record that this attempt raised ``error`` during round ``round_`` (None: before the rounds)."""
+    return atomic_write_json(paths.failed, {"error": _last_line(error), "round": round_, "pid": os.getpid(),
+                                            "host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+
+
+def read_failure(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``failed.json`` of the run's last attempt, or None."""
+    path = RunPaths(Path(run_dir)).failed
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _last_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1].strip()}"[:300] if lines else type(error).__name__
 
 
 # -- state ----------------------------------------------------------------------------------------------
@@ -225,6 +350,142 @@ def run_status(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "rounds_total": state["rounds"] + 1,
         "last_round": state["last_round"],
     }
+
+
+# -- where runs stand -----------------------------------------------------------------------------------
+def status_table(path: str | os.PathLike[str] = "results") -> pd.DataFrame:
+    """Where the runs under ``path`` stand, one row per run folder (``STATUS_COLUMNS``), from their files only.
+
+    path : a results directory (its ``runs/*``), a ``runs`` folder, or one run folder.
+    status : ``complete`` (state.json); ``running`` (a ``run.lock`` whose process is alive on this host, or
+    one written on another host, which cannot be checked from here: the note says so, with the heartbeat's
+    age); ``awaiting_labels`` (oracle: human, waiting for ``redal import``); ``failed`` (the last attempt
+    raised: ``failed.json``, or the sweep's ``sweep_summary.csv`` reports the run failed and nothing in its
+    folder changed since); ``interrupted`` (none of these: killed, stopped, or not finished yet with no
+    process on it); ``unreadable`` (a damaged state.json). rounds_done / rounds_total count rounds 0..K;
+    labeled_pct, miou_pct (the last scored complete round's mIoU, in %) and wall_s (the complete rounds'
+    ``wall_s``, summed) come from ``rounds.csv``; note: the error's last line, the process, or what to do.
+    A FileNotFoundError when ``path`` does not exist.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist (a results directory or a run folder)")
+    if _is_run_dir(path):
+        run_dirs, results_dir = [path], path.parent.parent
+    else:
+        runs = path / "runs" if (path / "runs").is_dir() else path
+        run_dirs = sorted(d for d in runs.iterdir() if d.is_dir() and _is_run_dir(d)) if runs.is_dir() else []
+        results_dir = runs.parent if runs is path else path
+    sweep = _sweep_failures(results_dir / "sweep_summary.csv")
+    return pd.DataFrame([_status_row(d, sweep) for d in run_dirs], columns=STATUS_COLUMNS)
+
+
+def _is_run_dir(path: Path) -> bool:
+    paths = RunPaths(path)
+    return any(p.exists() for p in (paths.params, paths.state, paths.lock, paths.failed))
+
+
+def _sweep_failures(summary: Path) -> dict[str, tuple[str, float]]:
+    """run id -> (error, the summary's mtime) for the runs ``sweep_summary.csv`` reports as failed."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(summary, keep_default_na=False)
+        mtime = summary.stat().st_mtime
+    except (OSError, ValueError):
+        return {}
+    if not {"run", "status"} <= set(frame.columns):
+        return {}
+    failed = frame[frame["status"] == "failed"]
+    return {str(row["run"]): (str(row.get("error", "")), mtime) for _, row in failed.iterrows()}
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _status_row(run_dir: Path, sweep: dict[str, tuple[str, float]]) -> dict[str, Any]:
+    import pandas as pd
+
+    row: dict[str, Any] = {"run": run_dir.name, "rounds_done": 0, "rounds_total": None, "labeled_pct": float("nan"),
+                           "miou_pct": float("nan"), "wall_s": 0.0, "note": "", "run_dir": str(run_dir)}
+    try:
+        state = run_status(run_dir)
+    except ValueError as error:
+        return {**row, "status": "unreadable", "note": str(error)}
+    row.update(rounds_done=state["rounds_done"], rounds_total=state["rounds_total"])
+    paths = RunPaths(run_dir)
+    if state["last_round"] is not None and paths.rounds.exists():
+        rounds = pd.read_csv(paths.rounds)
+        rounds = rounds[rounds["round"] <= state["last_round"]]
+        if len(rounds):
+            scored = rounds["miou"].dropna()
+            row.update(labeled_pct=float(rounds["labeled_pct"].iloc[-1]), wall_s=float(rounds["wall_s"].sum()),
+                       miou_pct=float(scored.iloc[-1]) * 100 if len(scored) else float("nan"))
+    lock = read_run_lock(run_dir)
+    alive = lock_alive(lock)
+    failure = read_failure(run_dir)
+    now = time.time()
+    if state["status"] == "complete":
+        return {**row, "status": "complete"}
+    if lock is not None and alive is not False:
+        who = f"pid {lock.get('pid')} on {lock.get('host')}"
+        beat = f"heartbeat {_age(now - lock['heartbeat'])} ago"
+        if alive:
+            return {**row, "status": "running", "note": f"{who}, since {lock.get('started')}, {beat}"}
+        return {**row, "status": "running",
+                "note": f"{who} (another host: not checkable from {socket.gethostname()}), {beat}"}
+    if state["status"] == "awaiting_labels":
+        note = (f"export round {state['last_round']} (`redal export {run_dir} --round {state['last_round']}`), "
+                "annotate, `redal import`, run again")
+        return {**row, "status": "awaiting_labels",
+                "note": f"last attempt: {failure['error']}" if failure else note}
+    if failure is not None:
+        where = "" if failure.get("round") is None else f"round {failure['round']}: "
+        return {**row, "status": "failed", "note": where + str(failure.get("error", ""))}
+    if run_dir.name in sweep:
+        error, mtime = sweep[run_dir.name]
+        if mtime >= run_dir.stat().st_mtime:  # no attempt since the sweep wrote its summary
+            return {**row, "status": "failed", "note": f"{error} (sweep_summary.csv)"}
+    if lock is not None:
+        note = f"pid {lock.get('pid')} on {lock.get('host')} is gone (stale run.lock)"
+    else:
+        note = "stopped" if row["rounds_done"] else "no round complete"
+    return {**row, "status": "interrupted", "note": note + "; run again to resume"}
+
+
+def format_status_table(table: pd.DataFrame) -> str:
+    """``status_table`` as aligned text for a terminal (rounds as done/total, times as h:mm:ss)."""
+    if table.empty:
+        return "no runs"
+
+    def num(value: float, fmt: str) -> str:
+        return "-" if value is None or value != value else format(value, fmt)
+
+    def clock(seconds: float) -> str:
+        s = int(round(seconds))
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+    rows = [["run", "status", "rounds", "labeled %", "mIoU %", "wall", "note"]]
+    for r in table.itertuples(index=False):
+        total = "?" if r.rounds_total is None or r.rounds_total != r.rounds_total else int(r.rounds_total)
+        rows.append([r.run, r.status, f"{int(r.rounds_done)}/{total}", num(r.labeled_pct, ".2f"),
+                     num(r.miou_pct, ".2f"), clock(r.wall_s), r.note])
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join([*(str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)), str(row[-1])])
+                     .rstrip() for row in rows)
+
+
+def cli_status(args: Any) -> int:
+    """``redal status [PATH]``: the status table of a results directory or a run folder."""
+    table = status_table(args.path)
+    print(format_status_table(table) if len(table) else f"no runs under {args.path}")
+    return 0
 
 
 # -- reading runs ---------------------------------------------------------------------------------------

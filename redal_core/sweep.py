@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import itertools
 import os
 import re
@@ -140,43 +139,88 @@ def _absolute(config: dict[str, Any], base: Path) -> dict[str, Any]:
 
 
 # -- kernel ---------------------------------------------------------------------------------------------
+#: The kit's kernelspec: one name everywhere (the notebooks' metadata names it), one copy per environment.
+KERNEL_NAME = "redal-kit"
+KERNEL_DISPLAY_NAME = "Python (redal-kit)"
+_HASHED_KERNEL = re.compile(r"redal-kit-[0-9a-f]{10}")  # the per-interpreter names of earlier versions
+
+
 def kernel_argv() -> list[str]:
     """The command of the kit's kernel: this interpreter, quiet below CRITICAL (no transport warnings in
     sweep logs; a failing cell still fails the run through papermill)."""
     return [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=CRITICAL"]
 
 
-def ensure_kernel() -> str:
-    """The name of a Jupyter kernelspec that runs THIS interpreter, (re)installed into ``sys.prefix``.
+def kernel_dir(prefix: str | os.PathLike[str] | None = None) -> Path:
+    """Where this environment's ``redal-kit`` kernelspec lives: ``<sys.prefix>/share/jupyter/kernels/redal-kit``."""
+    return Path(sys.prefix if prefix is None else prefix, "share", "jupyter", "kernels", KERNEL_NAME)
 
-    The name embeds a hash of ``sys.executable`` so two clones (two venvs) never share a kernelspec.
-    Raises RuntimeError when the spec Jupyter resolves for that name still runs another command (a spec of
-    the same name earlier on Jupyter's path, e.g. in the user's folder).
+
+def ensure_kernel() -> str:
+    """The name of the kit's kernelspec, ``redal-kit``, checked to run THIS interpreter (``kernel_argv``).
+
+    The spec is (re)written into ``sys.prefix`` (``kernel_dir()``) when missing or different, so each
+    environment has its own: two clones (two venvs) never share a kernelspec, as long as Jupyter resolves
+    the name to this environment's folder, which is checked. Raises RuntimeError naming the folder when a
+    spec of the same name earlier on Jupyter's path shadows it: one in ``JUPYTER_PATH``, or the user's
+    ``~/.local/share/jupyter/kernels/redal-kit`` where Jupyter looks before the environment
+    (``JUPYTER_PREFER_ENV_PATH=0``, or an environment the user does not own).
     """
     import json
-    import tempfile
 
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    name = "redal-kit-" + hashlib.sha1(sys.executable.encode()).hexdigest()[:10]
+    folder = kernel_dir()
+    spec = {"argv": kernel_argv(), "display_name": KERNEL_DISPLAY_NAME, "language": "python",
+            "metadata": {"debugger": False}}
+    try:
+        current = json.loads((folder / "kernel.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = None
+    if current != spec:
+        folder.mkdir(parents=True, exist_ok=True)
+        _copy_kernel_logos(folder)
+        partial = folder / f"kernel.json.tmp{os.getpid()}"
+        partial.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        os.replace(partial, folder / "kernel.json")  # a concurrent reader sees the old spec or the new one
+    _remove_hashed_kernels(folder.parent)
     manager = KernelSpecManager()
     try:
-        current = manager.get_kernel_spec(name).argv
+        resolved = manager.get_kernel_spec(KERNEL_NAME)
     except NoSuchKernel:
-        current = None
-    if current != kernel_argv():
-        spec = {"argv": kernel_argv(), "display_name": f"Python (redal-kit, {sys.prefix})", "language": "python",
-                "metadata": {"debugger": False}}
-        with tempfile.TemporaryDirectory() as folder:
-            Path(folder, "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
-            manager.install_kernel_spec(folder, kernel_name=name, prefix=sys.prefix, replace=True)
-        resolved = KernelSpecManager().get_kernel_spec(name)
-        if resolved.argv != kernel_argv():
-            raise RuntimeError(
-                f"kernelspec {name!r} resolves to {resolved.resource_dir}, which runs {resolved.argv[0]}, "
-                f"not {sys.executable}; remove that folder"
-            )
-    return name
+        raise RuntimeError(f"kernelspec {KERNEL_NAME!r} was written to {folder}, but Jupyter does not look there "
+                           f"(its kernel folders: {', '.join(manager.kernel_dirs)})") from None
+    if not os.path.samefile(resolved.resource_dir, folder):
+        raise RuntimeError(
+            f"kernelspec {KERNEL_NAME!r} resolves to {resolved.resource_dir} (runs {resolved.argv[0]}), which "
+            f"shadows this environment's {folder}; remove that folder (rm -r {resolved.resource_dir})"
+        )
+    if resolved.argv != kernel_argv():
+        raise RuntimeError(f"kernelspec {KERNEL_NAME!r} in {folder} runs {resolved.argv[0]}, not {sys.executable}")
+    return KERNEL_NAME
+
+
+def _copy_kernel_logos(folder: Path) -> None:
+    """ipykernel's Python logos beside the spec (JupyterLab's launcher shows them); best effort."""
+    import shutil
+    from importlib.resources import files
+
+    with contextlib.suppress(Exception):
+        for logo in files("ipykernel").joinpath("resources").iterdir():
+            if logo.name.startswith("logo-") and not (folder / logo.name).exists():
+                shutil.copyfile(str(logo), folder / logo.name)
+
+
+def _remove_hashed_kernels(kernels: Path) -> None:
+    """Drop this interpreter's ``redal-kit-<hash>`` specs left in the environment by earlier versions."""
+    import json
+    import shutil
+
+    for old in kernels.glob("redal-kit-*"):
+        if _HASHED_KERNEL.fullmatch(old.name):
+            with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+                if json.loads((old / "kernel.json").read_text(encoding="utf-8"))["argv"][0] == sys.executable:
+                    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -9,8 +9,7 @@ import pytest
 import redal_core
 from redal_core.cli import build_parser, main
 
-# export / import carry their own examples (written with those subcommands)
-COMMANDS = ("prepare", "run", "sweep", "figures")
+COMMANDS = ("prepare", "run", "status", "sweep", "figures", "export", "import")
 
 
 def test_version_prints_the_package_version(capsys):

@@ -115,3 +115,7 @@ def test_loop_under_torchrun_two_ranks(tmp_path):
     selection = pd.read_csv(run_dir / "selections" / "round_00.csv")
     assert selection["points"].sum() == rounds["labeled_points"].diff().iloc[1]
     assert not [p for p in run_dir.rglob("*") if ".tmp" in p.name]
+    # one voice: rank 0's header names both ranks; its epochs are logged once; its run.lock is gone
+    assert proc.stdout.count("| minkunet x0.125 / torch / cpu x 2 ranks |") == 1, proc.stdout
+    assert pd.read_csv(run_dir / "train_log.csv")["round"].tolist() == [0, 1]
+    assert not (run_dir / "run.lock").exists() and not (run_dir / "failed.json").exists()

@@ -1,9 +1,10 @@
 """The determinism contract: one config, one result.
 
 The same config on the same machine at the same thread count gives byte-identical result files
-(``rounds.csv`` without its time columns, ``per_class.csv``, ``class_distribution.csv``,
+(``rounds.csv`` and ``train_log.csv`` without their time columns, ``per_class.csv``, ``class_distribution.csv``,
 ``selections/*.csv``, ``label_state.npz`` and the final checkpoint) whether the regions were computed in the
-process or read from the cache, and under every numba threading layer available (``omp`` always;
+process or read from the cache, whether the batches are collated in the process or in DataLoader workers,
+and under every numba threading layer available (``omp`` always;
 ``workqueue`` and ``tbb`` where they load). Interrupted runs are covered by ``test_loop_faults``.
 
 Each run is a separate ``redal run`` process with ``NUMBA_THREADING_LAYER`` set explicitly: numba's OpenMP
@@ -23,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from redal_core.results import TIME_COLUMNS
+from redal_core.results import TIME_COLUMNS, TRAIN_LOG_TIME_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("determinism")]
 
@@ -62,10 +63,12 @@ def _redal_run(config_path, layer: str) -> subprocess.CompletedProcess:
 
 
 def _fingerprint(run_dir) -> dict[str, str]:
-    """sha256 of every result file (rounds.csv without its time columns), by relative path."""
+    """sha256 of every result file (rounds.csv and train_log.csv without their time columns), by relative path."""
     out = {}
     rounds = pd.read_csv(run_dir / "rounds.csv", dtype=str).drop(columns=TIME_COLUMNS)
     out["rounds.csv"] = hashlib.sha256(rounds.to_csv(index=False).encode()).hexdigest()
+    log = pd.read_csv(run_dir / "train_log.csv", dtype=str).drop(columns=TRAIN_LOG_TIME_COLUMNS)
+    out["train_log.csv"] = hashlib.sha256(log.to_csv(index=False).encode()).hexdigest()
     names = ["per_class.csv", "class_distribution.csv", "label_state.npz", "checkpoints/round_02.pt",
              *sorted(str(p.relative_to(run_dir)) for p in (run_dir / "selections").glob("*.csv"))]
     for name in names:
@@ -73,9 +76,11 @@ def _fingerprint(run_dir) -> dict[str, str]:
     return out
 
 
-def _run(tmp_path, name: str, data_root, layer: str):
+def _run(tmp_path, name: str, data_root, layer: str, **train):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(_config(tmp_path / name, data_root)))
+    config = _config(tmp_path / name, data_root)
+    config["train"].update(train)
+    path.write_text(yaml.safe_dump(config))
     proc = _redal_run(path, layer)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp_path / name / "runs" / RUN_ID
@@ -85,13 +90,17 @@ def test_fresh_cached_and_every_threading_layer_give_identical_files(tmp_path):
     fresh = _run(tmp_path, "omp-fresh", tmp_path / "data-omp", "omp")  # generates the rooms, computes regions
     cached = _run(tmp_path, "omp-cached", tmp_path / "data-omp", "omp")  # reads the regions from the cache
     reference = _fingerprint(fresh)
-    assert len(reference) == 4 + 2 + 1  # three tables, label state, checkpoint, selections of rounds 0 and 1
+    assert len(reference) == 5 + 2 + 1  # four tables, label state, checkpoint, selections of rounds 0 and 1
     assert _fingerprint(cached) == reference
 
     env = json.loads((fresh / "env.json").read_text())
     assert env["threads"] == 1
     assert env["thread_report"]["torch_intra_op"] == 1 and env["thread_report"]["numba"] == 1
     assert env["thread_report"]["numba_threading_layer"] == "omp"
+
+    # the batches read, augmented and collated in two DataLoader worker processes: the same batches
+    workers = _run(tmp_path, "omp-workers", tmp_path / "data-omp", "omp", loader_workers=2)
+    assert _fingerprint(workers) == reference
 
     skipped = {}
     for layer in ("workqueue", "tbb"):

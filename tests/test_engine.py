@@ -145,6 +145,40 @@ def test_train_rejects_empty_and_zero_epochs_is_a_no_op():
         np.testing.assert_array_equal(pa, pb)
 
 
+def test_train_reports_per_epoch_stats():
+    samples = make_samples(5, seed=6)
+    torch.manual_seed(3)
+    result = fit(TinyNet(), samples, epochs=3)
+    assert len(result.epoch_losses) == 3
+    assert result.epoch_steps == [3, 3, 3]  # 5 samples in batches of 2
+    assert result.epoch_lrs == [0.01, 0.01, 0.01]
+    assert len(result.epoch_seconds) == 3 and all(s > 0 for s in result.epoch_seconds)
+    assert result.epoch_scores == [None, None, None] and result.best_epoch is None
+    scores = iter([0.3, 0.5])
+    torch.manual_seed(3)
+    best = train(TinyNet(), samples, epochs=3, lr=0.01, batch_size=2, voxel_size=VOXEL, device="cpu",
+                 rng=np.random.default_rng(0), progress=False, keep_best=lambda: next(scores), best_from_epoch=1)
+    assert best.epoch_scores == [None, 0.3, 0.5] and best.best_epoch == 2 and best.best_score == 0.5
+    assert best.epoch_losses == result.epoch_losses  # scoring changes nothing in training
+    assert fit(TinyNet(), samples, epochs=0).epoch_steps == []
+
+
+def test_bars_go_to_stderr_only_when_asked_and_stay(capfd):
+    samples = make_samples(4, seed=7)
+    fit(TinyNet(), samples, epochs=2)
+    confusion(OracleNet(), samples, voxel_size=VOXEL, device="cpu", num_classes=K)
+    assert capfd.readouterr() == ("", "")  # progress=False: silent
+    train(TinyNet(), samples, epochs=2, lr=0.01, batch_size=2, voxel_size=VOXEL, device="cpu",
+          rng=np.random.default_rng(0), progress=True, desc="round 7")
+    confusion(OracleNet(), samples, voxel_size=VOXEL, device="cpu", num_classes=K, batch_size=3, progress=True)
+    out, err = capfd.readouterr()
+    assert out == ""
+    last = [line.rsplit("\r", 1)[-1] for line in err.splitlines() if line.strip()]
+    # leave=True: each bar's final state stays on its own line
+    assert any(line.startswith("round 7: 100%") and "2/2" in line and "loss=" in line for line in last), err
+    assert any(line.startswith("evaluate: 100%") and "4/4" in line for line in last), err
+
+
 def test_confusion_planted_and_ignores_unlabeled():
     samples = make_samples(3, seed=5)
     xyz, feats, labels = samples[0]

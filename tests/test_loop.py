@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import socket
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -14,6 +19,7 @@ from redal_core import IGNORE_INDEX
 from redal_core.config import RunConfig
 from redal_core.results import (
     ROUNDS_COLUMNS,
+    TRAIN_LOG_COLUMNS,
     RunPaths,
     atomic_save_npz,
     atomic_write_csv,
@@ -173,6 +179,11 @@ def test_every_strategy_completes_two_rounds(tmp_path, rooms, strategy):
     for r in range(3):
         assert (run_dir / "checkpoints" / f"round_{r:02d}.pt").exists()
     assert stale_temporaries(run_dir) == []
+    log = pd.read_csv(run_dir / "train_log.csv")  # one epoch per round, the last epoch's model kept
+    assert log.columns.tolist() == TRAIN_LOG_COLUMNS and log["round"].tolist() == [0, 1, 2]
+    assert log["epoch"].tolist() == [0, 0, 0] and log["kept"].tolist() == [1, 1, 1] and log["val_miou"].isna().all()
+    assert (log["steps"] >= 1).all() and np.isfinite(log["loss"]).all() and (log["lr"] == config.train.lr).all()
+    assert not (run_dir / "run.lock").exists() and not (run_dir / "failed.json").exists()
 
 
 def run(config, **kwargs):
@@ -236,14 +247,18 @@ def test_interrupted_round_is_redone_and_temporaries_removed(tmp_path, rooms):
 @pytest.mark.slow
 def test_human_oracle_waits_for_labels_and_prefers_them(tmp_path, rooms):
     from redal_core.active.pool import LabelState
+    from redal_core.results import status_table
 
     config = tiny(tmp_path, rooms, "ENT+Region", active={"rounds": 1, "oracle": "human"})
     run_dir = run(config)
     status = run_status(run_dir)
     assert status["status"] == "awaiting_labels" and status["last_round"] == 0
     assert pd.read_csv(run_dir / "rounds.csv")["round"].tolist() == [0]
+    assert status_table(run_dir).iloc[0]["status"] == "awaiting_labels"
     with pytest.raises(ValueError, match="awaiting labels for round 0"):
         run(config)
+    row = status_table(run_dir).iloc[0]  # the refused resume is noted, the run still awaits its labels
+    assert row["status"] == "awaiting_labels" and "last attempt: ValueError: " in row["note"]
     # what `redal import` does: annotations/<scan>.npy and the units marked labeled (round 1)
     sel = pd.read_csv(run_dir / "selections" / "round_00.csv")
     state = LabelState.load(run_dir / "label_state.npz")
@@ -360,3 +375,152 @@ def test_keep_last_checkpoint_only_and_resume_from_it(tmp_path, rooms):
     keep_all = run(tiny(tmp_path / "all", rooms, "RAND"))
     assert len(list((keep_all / "checkpoints").glob("*.pt"))) == 3
     pd.testing.assert_frame_equal(_frames(run_dir)[0], _frames(keep_all)[0])
+
+
+# -- what a run shows and records: header, bars, train_log.csv, run.lock / failed.json, status ---------------
+def _final_bar_lines(err: str) -> list[str]:
+    """Each bar's last state (tqdm rewrites its line with carriage returns)."""
+    return [line.rsplit("\r", 1)[-1].strip() for line in err.splitlines() if line.strip()]
+
+
+def _bar(lines: list[str], desc: str, total: int | None) -> str:
+    """The final line of the bar ``desc`` (complete, over ``total`` items; None: any)."""
+    done = re.compile(rf"\b{total}/{total}\b" if total is not None else r"\b(\d+)/\1\b")
+    found = [line for line in lines if line.startswith(f"{desc}: 100%") and done.search(line)]
+    assert found, (desc, lines)
+    return found[-1]
+
+
+@pytest.mark.slow
+def test_header_bars_and_train_log_of_a_run_and_its_resume(tmp_path, rooms, capfd, monkeypatch):
+    from redal_core.active import run_data
+    from redal_core.active.loop import run as loop_run
+    from redal_core.active.pool import LabelState
+    from redal_core.results import TRAIN_LOG_TIME_COLUMNS, status_table
+
+    # a fresh cache: the scans are parsed and their regions computed in this run (bars without delay)
+    config = tiny(tmp_path, rooms, "ReDAL", dataset={"cache_dir": str(tmp_path / "cache")},
+                  train={"epochs_init": 2})
+    monkeypatch.setattr(run_data, "WARM_BAR_DELAY_S", 0.0)
+    capfd.readouterr()
+    lines: list[str] = []
+    run_dir = loop_run(config, progress=True, log=lines.append)
+    out, err = capfd.readouterr()
+    assert out == ""  # everything printed went through log; the bars went to stderr
+    state = LabelState.load(run_dir / "label_state.npz")
+    budget = state.budget_points(8.0)
+    header = lines[0]
+    assert header.startswith(f"{config.run_id}: {run_dir} | synthetic-indoor: train 7 scans ({state.total_points} pts), "
+                             "val 1 | minkunet x0.125 / torch / cpu | ReDAL, oracle simulated | "
+                             f"budget 8 % = {budget} pts per round, 2 rounds after x_init 30 % | threads 1 (numba "), header
+    assert [line.split(":")[0] for line in lines[1:]] == ["[ReDAL] round 0", "[ReDAL] round 1", "[ReDAL] round 2"]
+    bars = _final_bar_lines(err)
+    _bar(bars, "reading scans", 7)
+    _bar(bars, "regions + cues", 7)
+    for r in range(3):
+        assert "loss=" in _bar(bars, f"round {r}", 2 if r == 0 else 1)  # the epoch bars stay
+        _bar(bars, f"round {r} evaluate", 1)
+    for r in range(2):
+        _bar(bars, f"round {r} predict", None)  # the scans with a region left to label
+    assert not any(line.startswith("round 2 predict") for line in bars)  # the last round selects nothing
+
+    log = pd.read_csv(run_dir / "train_log.csv")
+    assert log[["round", "epoch", "kept"]].values.tolist() == [[0, 0, 0], [0, 1, 1], [1, 0, 1], [2, 0, 1]]
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    assert log["steps"].between(1, 2).all()  # batches of 4 over at most 7 labeled scans
+    assert (log["seconds"] > 0).all() and log["val_miou"].isna().all()
+    assert log.groupby("round")["seconds"].sum().le(rounds["train_s"] + 1e-9).all()
+    row = status_table(tmp_path).iloc[0]
+    assert (row["status"], row["rounds_done"], row["rounds_total"]) == ("complete", 3, 3)
+    assert math.isclose(row["labeled_pct"], rounds["labeled_pct"].iloc[-1])
+    assert math.isclose(row["miou_pct"], rounds["miou"].iloc[-1] * 100)
+    assert math.isclose(row["wall_s"], rounds["wall_s"].sum())
+
+    # interrupted after round 0 (round 1 to redo): the header, then "resuming" on the next line; the regions
+    # are cached now, so their pass shows no bar
+    monkeypatch.setattr(run_data, "WARM_BAR_DELAY_S", 1.0)
+    for r in (1, 2):
+        (run_dir / "checkpoints" / f"round_{r:02d}.pt").unlink()
+    write_state(run_dir, last_round=0, rounds=2, status="incomplete")
+    assert status_table(tmp_path).iloc[0]["status"] == "interrupted"
+    lines.clear()
+    loop_run(config, progress=True, log=lines.append)
+    out, err = capfd.readouterr()
+    assert lines[0].startswith(f"{config.run_id}: {run_dir} | ")
+    assert lines[1] == f"{config.run_id}: resuming after round 0 from {run_dir}"
+    bars = _final_bar_lines(err)
+    assert not any(line.startswith(("reading scans", "regions")) for line in bars), bars
+    _bar(bars, "round 1", 1)
+    again = pd.read_csv(run_dir / "train_log.csv")
+    pd.testing.assert_frame_equal(again.drop(columns=TRAIN_LOG_TIME_COLUMNS), log.drop(columns=TRAIN_LOG_TIME_COLUMNS))
+    assert (again["seconds"].iloc[:2] == log["seconds"].iloc[:2]).all()  # round 0's rows are kept as written
+
+    # progress=False: no bar at all
+    quiet = tiny(tmp_path / "quiet", rooms, "ReDAL", active={"rounds": 1})
+    loop_run(quiet, progress=False, log=None)
+    assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.slow
+def test_best_val_logs_the_scored_epochs_and_the_kept_one(tmp_path, rooms, monkeypatch):
+    from redal_core.active import training
+
+    monkeypatch.setattr(training, "BEST_VAL_EPOCHS", 2)  # of 3 epochs, the last 2 are scored
+    config = tiny(tmp_path, rooms, "RAND", active={"rounds": 1},
+                  train={"fine_tune_from": "best_val", "epochs_init": 3, "epochs_finetune": 3})
+    run_dir = run(config)
+    log = pd.read_csv(run_dir / "train_log.csv")
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    assert log["round"].tolist() == [0, 0, 0, 1, 1, 1] and log["epoch"].tolist() == [0, 1, 2] * 2
+    for r, epochs in log.groupby("round"):
+        assert epochs["val_miou"].isna().tolist() == [True, False, False]
+        assert epochs["kept"].sum() == 1
+        kept = epochs[epochs["kept"] == 1].iloc[0]
+        assert kept["epoch"] == epochs.loc[epochs["val_miou"].idxmax(), "epoch"]  # the first best
+        # the round's evaluation scores the kept model, on the same scans: the same mIoU
+        assert math.isclose(kept["val_miou"], rounds.loc[r, "miou"], rel_tol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_failing_run_records_its_error_and_the_next_attempt_clears_it(tmp_path, rooms, monkeypatch):
+    from redal_core.active import pool_table
+    from redal_core.results import status_table
+
+    config = tiny(tmp_path, rooms, "ENT", active={"rounds": 1})
+    seen = {}
+    real = pool_table.pool_unit_table
+
+    def broken(*args, **kwargs):
+        seen["status"] = status_table(config.run_dir).iloc[0].to_dict()  # while the run runs
+        raise RuntimeError("while scoring\nscan 3: disk full")
+
+    monkeypatch.setattr(pool_table, "pool_unit_table", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run(config)
+    assert seen["status"]["status"] == "running" and f"pid {os.getpid()} on " in seen["status"]["note"]
+    failed = json.loads((config.run_dir / "failed.json").read_text())
+    assert failed["error"] == "RuntimeError: scan 3: disk full" and failed["round"] == 0
+    assert not (config.run_dir / "run.lock").exists()
+    row = status_table(tmp_path).iloc[0]
+    assert (row["status"], row["note"], row["rounds_done"]) == ("failed", "round 0: RuntimeError: scan 3: disk full", 0)
+
+    # another live process holds the folder: refused, its lock and this failure left alone
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from redal_core.results import _process_start
+
+        lock = {"pid": holder.pid, "host": socket.gethostname(), "started": "now",
+                "proc_start": _process_start(holder.pid)}
+        (config.run_dir / "run.lock").write_text(json.dumps(lock))
+        monkeypatch.setattr(pool_table, "pool_unit_table", real)
+        with pytest.raises(ValueError, match=rf"is being run by pid {holder.pid} on .*run.lock"):
+            run(config)
+        assert json.loads((config.run_dir / "run.lock").read_text())["pid"] == holder.pid
+        assert status_table(tmp_path).iloc[0]["status"] == "running"
+    finally:
+        holder.kill()
+        holder.wait()
+    assert status_table(tmp_path).iloc[0]["status"] == "failed"  # the holder is gone: the failure shows again
+    run(config)
+    assert not (config.run_dir / "failed.json").exists() and not (config.run_dir / "run.lock").exists()
+    assert status_table(tmp_path).iloc[0]["status"] == "complete"

@@ -1,5 +1,6 @@
 """Crash recovery: `redal run` SIGKILLed during training of round 2 and again during selection, then
-restarted, ends exactly as an uninterrupted run, with no half-written file left.
+restarted, ends exactly as an uninterrupted run (train_log.csv too, but for its seconds), with no
+half-written file left.
 
 The kills use the loop's testing hook REDAL_FAULT=<phase>:<round> (the process SIGKILLs itself).
 """
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+from redal_core.results import TRAIN_LOG_TIME_COLUMNS
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
@@ -43,7 +46,8 @@ def _redal_run(config_path, fault=None):
 
 
 def _tables(run_dir):
-    out = {"rounds.csv": pd.read_csv(run_dir / "rounds.csv").drop(columns=TIME_COLUMNS)}
+    out = {"rounds.csv": pd.read_csv(run_dir / "rounds.csv").drop(columns=TIME_COLUMNS),
+           "train_log.csv": pd.read_csv(run_dir / "train_log.csv").drop(columns=TRAIN_LOG_TIME_COLUMNS)}
     for name in ("per_class.csv", "class_distribution.csv"):
         out[name] = pd.read_csv(run_dir / name)
     for path in sorted((run_dir / "selections").glob("*.csv")):
@@ -70,6 +74,10 @@ def test_killed_twice_then_resumed_equals_uninterrupted(tmp_path):
     assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
     assert yaml.safe_load((crashed_dir / "state.json").read_text())["last_round"] == 1
     assert not (crashed_dir / "checkpoints" / "round_02.pt").exists()  # killed mid-training
+    from redal_core.results import status_table
+
+    killed = status_table(crashed_dir).iloc[0]  # SIGKILL left its run.lock; its process is gone
+    assert (killed["status"], killed["rounds_done"]) == ("interrupted", 2) and "stale run.lock" in killed["note"]
 
     second = _redal_run(paths["crashed"], fault="select:2")
     assert second.returncode == -signal.SIGKILL, second.stderr[-3000:]
@@ -84,7 +92,8 @@ def test_killed_twice_then_resumed_equals_uninterrupted(tmp_path):
 
     expected, got = _tables(reference), _tables(crashed_dir)
     assert expected.keys() == got.keys()
-    assert len(expected) == 3 + 3  # three tables, selections of rounds 0, 1, 2
+    assert len(expected) == 4 + 3  # four tables, selections of rounds 0, 1, 2
+    assert expected["train_log.csv"]["round"].tolist() == [0, 1, 1, 2, 2, 3, 3]  # 1 epoch, then 2 per round
     for name in expected:
         pd.testing.assert_frame_equal(got[name], expected[name], obj=name)
     from redal_core.active.pool import LabelState

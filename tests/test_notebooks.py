@@ -142,7 +142,7 @@ def test_01_prepare_dataset(study, tmp_path):
 
 
 def test_export_of_a_scan_level_selection(study):
-    """RAND selects whole scans: the export holds the points of the regions that scan had unlabeled."""
+    """RAND selects whole scans: each exported scan's selected points are the regions that scan had unlabeled."""
     from plyfile import PlyData
 
     from redal_core import annotate
@@ -152,13 +152,16 @@ def test_export_of_a_scan_level_selection(study):
     run_dir = tmp / "results" / "runs" / configs[0]["run_id"]
     assert configs[0]["active"]["strategy"] == "RAND"
     manifest = annotate.export_round(run_dir, 0, tmp / "export_rand")
-    selection = pd.read_csv(run_dir / "selections" / "round_00.csv")
-    assert (selection.region == -1).all() and manifest.file.tolist() == [f"{s}_scan.ply" for s in selection.scan]
+    selection = pd.read_csv(run_dir / "selections" / "round_00.csv").sort_values("scan")
+    assert (selection.region == -1).all() and [s["index"] for s in manifest["scans"]] == selection.scan.tolist()
     state = LabelState.load(run_dir / "checkpoints" / "label_state_01.npz")
-    for row in manifest.itertuples():
-        vertex = PlyData.read(str(tmp / "export_rand" / row.file), mmap=False)["vertex"].data
+    for entry, row in zip(manifest["scans"], selection.itertuples(), strict=True):
+        assert entry["units"] == [-1]
+        vertex = PlyData.read(str(tmp / "export_rand" / entry["file"]), mmap=False)["vertex"].data
         labeled_in_1 = set(state.units_labeled_in(1)[1][state.units_labeled_in(1)[0] == row.scan].tolist())
-        assert set(vertex["region"].tolist()) == labeled_in_1 and len(vertex) == row.points
+        chosen = vertex["selected"] == 1
+        assert set(vertex["region"][chosen].tolist()) == labeled_in_1 == set(entry["selected_regions"])
+        assert chosen.sum() == row.points and len(vertex) == entry["total_points"]
 
 
 def test_02_through_a_dask_local_cluster(study):

@@ -48,13 +48,14 @@ def _table(n: int, *, unit: str, seed: int = 0, labeled_frac: float = 0.2, featu
 
 # ------------------------------------------------------------------------------------ registry
 def test_registry_has_exactly_the_papers_names():
-    assert STRATEGIES.names() == SCAN_NAMES + REGION_NAMES
+    # the paper's twelve, in the paper's order, then the field's other strategies (tests/test_peers.py)
+    assert STRATEGIES.names() == SCAN_NAMES + REGION_NAMES + ["BALD", "BALD+Region", "Annotator", "LiDAL"]
     for name in SCAN_NAMES:
         assert get_strategy(name).unit == "scan"
     for name in REGION_NAMES:
         assert get_strategy(name).unit == "region"
     assert get_strategy("redal").name == "ReDAL"  # case-insensitive
-    assert [n for n in STRATEGIES if get_strategy(n).requires_dropout] == ["MCDR"]
+    assert [n for n in SCAN_NAMES + REGION_NAMES if get_strategy(n).requires_dropout] == ["MCDR"]
     assert get_strategy("ReDAL").needs == {"entropy", "color", "structure", "features"}
     assert get_strategy("ENT").needs == {"entropy"}
     assert get_strategy("MCDR").needs == {"mc_entropy"}

@@ -15,6 +15,14 @@ same, re-seeded before each phase, so an interrupted and resumed run repeats an 
 
 Threads: the run applies one thread count (``redal_core.threads``: ``REDAL_THREADS`` > ``train.threads`` >
 cores) to torch, numba and the OpenMP/BLAS pools before any work and again before every phase.
+
+What it shows: one header line through ``log`` before the regions and rounds (run folder, dataset and
+scans, model / backend / device, strategy, the budget per round in % and points, threads and numba's layer),
+then a line per round; with ``progress``, ``tqdm.auto`` bars on stderr for the scans (a new run's first parse
+into the cache: the header counts the pool's points) and regions when they are computed, each round's
+epochs, evaluation and pool prediction. What it records beyond the round files: each epoch in
+``train_log.csv`` (``training``), ``run.lock`` while it runs (pid, host; its mtime the heartbeat), and
+``failed.json`` when it raises; ``results.status_table`` reads them.
 Around the round: ``validation`` (checks before training), ``run_data`` (datasets, regions),
 ``labels`` (training and human labels), ``environment`` (``env.json``), ``faults`` (the crash testing hook).
 """
@@ -24,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from redal_core.active.attempt import RunAttempt, pool_points, remove_stale_temporaries, run_header
 from redal_core.active.faults import maybe_fault, parse_fault
-from redal_core.active.seeding import PHASE_INIT, PHASE_SELECT, round_rng, seed_torch
+from redal_core.active.seeding import PHASE_INIT, PHASE_SELECT, round_rng
 from redal_core.active.validation import check_run_folder, pool_size, validate_run
 from redal_core.config import RunConfig
 from redal_core.results import (
@@ -42,7 +50,6 @@ from redal_core.results import (
     atomic_write_json,
     atomic_write_yaml,
     read_state,
-    stale_temporaries,
     write_round_metrics,
     write_state,
 )
@@ -71,8 +78,10 @@ class RoundSummary:
 def run(config: RunConfig, *, progress: bool = True, log: Callable[[str], None] | None = print) -> Path:
     """Run (or resume) the active-learning run ``config`` and return its folder.
 
-    Raises ValueError before any training for an invalid run (see ``validate_run``) or when the folder
-    holds a run with other parameters. ``log`` receives one line per round (None: silent).
+    Raises ValueError before any training for an invalid run (see ``validate_run``), when the folder
+    holds a run with other parameters, or when another live process on this host runs it (its ``run.lock``).
+    ``log`` receives the header line, then one line per round (None: silent); ``progress=False`` turns
+    every bar off.
     """
     import torch
 
@@ -87,14 +96,7 @@ def run(config: RunConfig, *, progress: bool = True, log: Callable[[str], None] 
 
 
 def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None) -> Path:
-    from redal_core.active.environment import capture_environment, check_resume_threads
-    from redal_core.active.labels import TrainLabels, apply_human_labels
-    from redal_core.active.pool import LabelState
-    from redal_core.active.pool_table import pool_unit_table
-    from redal_core.active.run_data import RunRegions, run_datasets
-    from redal_core.active.strategies import STRATEGIES, StrategyParams
-    from redal_core.active.training import train_round
-    from redal_core.engine import barrier, init_distributed, resolve_device, world
+    from redal_core.engine import init_distributed, resolve_device, world
 
     say = log or (lambda _: None)
     threads = apply_threads(resolve_threads(config.train.threads))
@@ -111,17 +113,46 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     if state is not None and state["status"] == "complete":
         say(f"{config.run_id}: complete ({state['last_round'] + 1} rounds) in {paths.root}")
         return paths.root
+    with RunAttempt(paths, rank) as attempt:
+        return _rounds(config, paths, state, attempt, progress=progress, say=say, threads=threads, fault=fault,
+                       device=device, distributed=distributed, rank=rank, size=size)
+
+
+def _rounds(config: RunConfig, paths: RunPaths, state: dict[str, Any] | None, attempt: RunAttempt, *, progress: bool,
+            say: Callable[[str], None], threads: int, fault: tuple[str, int] | None, device: Any, distributed: bool,
+            rank: int, size: int) -> Path:
+    """The run once this process holds its folder: data, regions, the label state, then the rounds."""
+    from redal_core.active.environment import capture_environment, check_resume_threads
+    from redal_core.active.labels import TrainLabels, apply_human_labels, labeled_class_counts
+    from redal_core.active.pool import LabelState
+    from redal_core.active.pool_table import pool_unit_table
+    from redal_core.active.pseudo import choose_pseudo, predicted_classes, pseudo_labels_of, write_pseudo
+    from redal_core.active.run_data import RunRegions, build_run_model, run_datasets
+    from redal_core.active.strategies import STRATEGIES, StrategyParams
+    from redal_core.active.training import train_round
+    from redal_core.engine import barrier
+
     train_ds, val_ds = run_datasets(config, rank=rank, distributed=distributed)
-    model = _build_model(config, train_ds, device)
+    model = build_run_model(config, train_ds, device)
     validate_run(config, train_ds, model=model)
 
     strategy = STRATEGIES.get(config.active.strategy)
     pool = list(range(pool_size(config, train_ds)))
     n_val = len(val_ds) if config.dataset.max_val_scans is None else min(config.dataset.max_val_scans, len(val_ds))
+    # a resumed run's label state knows the pool's points; a new run reads them from the scans (cached ones
+    # are memory maps: a bar shows only while scans are parsed for the first time, before the header)
+    resumed = LabelState.load(paths.round_label_state(state["last_round"])) if state is not None else None
+    if rank == 0:
+        points = resumed.total_points if resumed is not None else pool_points(train_ds, pool, progress=progress,
+                                                                                tick=attempt.beat)
+        say(run_header(config, paths, train_ds=train_ds, pool=pool, n_val=n_val, model=model, device=device,
+                       world_size=size, threads=threads, pool_points=points))
+        if state is not None:
+            say(f"{config.run_id}: resuming after round {state['last_round']} from {paths.root}")
     regions = RunRegions(config, train_ds)
     if rank == 0:
-        regions.warm(pool, cues=bool(strategy.needs & {"color", "structure"}))
-        _remove_stale_temporaries(paths.root)
+        regions.warm(pool, cues=bool(strategy.needs & {"color", "structure"}), progress=progress, tick=attempt.beat)
+        remove_stale_temporaries(paths.root)
     barrier(distributed)
 
     if state is None:
@@ -137,41 +168,55 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
     else:
         check_resume_threads(paths, threads)
         last = state["last_round"]
-        label_state = LabelState.load(paths.round_label_state(last))
+        label_state = resumed
         if state["status"] == "awaiting_labels":
             label_state = apply_human_labels(paths, last, label_state, rank)
         start = last + 1
-        say(f"{config.run_id}: resuming after round {last} from {paths.root}")
 
-    def val_iou() -> np.ndarray:
-        """(K,) per-class IoU of the model on every point of the validation scans (NaN: class absent)."""
+    def val_iou(bar: str | None = None) -> np.ndarray:
+        """(K,) per-class IoU of the model on every point of the validation scans (NaN: class absent);
+        ``bar``: the progress bar's label (None: no bar)."""
         from redal_core.engine import evaluate
         from redal_core.metrics import per_class_iou
 
         return per_class_iou(evaluate(model, val_ds, list(range(n_val)), voxel_size=config.dataset.voxel_size,
                                       device=device, num_classes=train_ds.num_classes,
-                                      batch_size=config.train.batch_size))
+                                      batch_size=config.train.batch_size, progress=progress and bar is not None,
+                                      desc=bar or "evaluate", workers=workers))
 
+    from redal_core.batches import loader_workers
+
+    workers = loader_workers(config.train.loader_workers, device=device, threads=threads)
     a = config.active
     params = StrategyParams(alpha=a.alpha, beta=a.beta, gamma=a.gamma, clusters=a.clusters, decay=a.decay,
                             trim_top=a.trim_top)
     K = a.rounds
     for r in range(start, K + 1):
+        attempt.round = r
+        attempt.beat()
         t_round = time.perf_counter()
         times = {"train_s": 0.0, "eval_s": 0.0, "predict_s": 0.0, "select_s": 0.0}
         labeled_scans = [s for s in pool if label_state.labeled_regions(s).any()]
         label_fn = TrainLabels(human=a.oracle == "human", paths=paths, dataset=train_ds,
                                region_of=regions.region_ids, label_state=label_state)
+        pseudo_pairs, pseudo_files = pseudo_labels_of(paths, r - 1) if a.pseudo_labels else (set(), {})
+        train_labels = label_fn
+        if pseudo_files:  # LiDAL's pseudo-labels of the previous round train this round only
+            train_labels = TrainLabels(human=a.oracle == "human", paths=paths, dataset=train_ds,
+                                       region_of=regions.region_ids, label_state=label_state, pseudo=pseudo_files)
 
         apply_threads(threads)  # train (or reuse this round's checkpoint, written right after training)
         t0 = time.perf_counter()
-        train_round(config, paths, model, train_ds, labeled_scans, label_fn, r, device, progress=progress,
-                    fault=fault, rank=rank, distributed=distributed, val_miou=lambda: _miou(val_iou()))
+        train_round(config, paths, model, train_ds, sorted(set(labeled_scans) | set(pseudo_files)), train_labels,
+                    r, device, progress=progress, fault=fault, rank=rank, distributed=distributed,
+                    val_miou=lambda: _miou(val_iou()), heartbeat=attempt.beat, workers=workers)
         times["train_s"] = time.perf_counter() - t0
 
         apply_threads(threads)  # evaluate on all points of the validation scans
+        attempt.beat()
         t0 = time.perf_counter()
-        iou = val_iou() if config.train.eval_every_round or r == K else np.full(train_ds.num_classes, np.nan)
+        scored = config.train.eval_every_round or r == K
+        iou = val_iou(f"round {r} evaluate") if scored else np.full(train_ds.num_classes, np.nan)
         miou = _miou(iou)
         times["eval_s"] = time.perf_counter() - t0
         maybe_fault(fault, "eval", r)
@@ -179,14 +224,22 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         selection = None  # predict, score, select
         if r < K:
             apply_threads(threads)
+            attempt.beat()
             table, times["predict_s"], score_s = pool_unit_table(config, strategy, model, train_ds, pool, regions,
-                                                                   label_state, r, device, rank, size)
+                                                                   label_state, r, device, rank, size,
+                                                                   progress=progress, workers=workers)
             maybe_fault(fault, "predict", r)
             apply_threads(threads)
+            attempt.beat()
             t0 = time.perf_counter()
             selection = strategy.select(table, budget_points=label_state.budget_points(a.x_active),
                                         rng=round_rng(config.seed, r, PHASE_SELECT), params=params)
             times["select_s"] = score_s + time.perf_counter() - t0
+            if a.pseudo_labels and rank == 0:
+                chosen = choose_pseudo(table, set(zip(selection.scan.tolist(), selection.region.tolist(), strict=True)),
+                                       pseudo_pairs, label_state.budget_points(a.x_active))
+                write_pseudo(paths, r, chosen, lambda s: predicted_classes(model, train_ds, s, config, device),
+                             regions.region_ids)
 
         # write the round: metrics and selection, then label state, then state.json (last)
         summary = RoundSummary(
@@ -199,7 +252,7 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
             row = {"labeled_points": summary.labeled_points, "labeled_pct": summary.labeled_pct, "miou": miou,
                    **summary.times}
             write_round_metrics(paths, r, row, train_ds.class_names, iou,
-                                _class_distribution(train_ds, labeled_scans, label_fn))
+                                labeled_class_counts(train_ds, labeled_scans, label_fn))
             if selection is not None:
                 frame = selection.to_frame()
                 frame.insert(1, "scan_name", [train_ds.scan_names[int(s)] for s in frame["scan"]])
@@ -222,7 +275,8 @@ def _run(config: RunConfig, *, progress: bool, log: Callable[[str], None] | None
         say(summary.line(strategy.name))
         if status == "awaiting_labels":
             say(f"{config.run_id}: round {r}'s selection is in {paths.selection(r)}; export it with "
-                f"`redal export {paths.root} --round {r}`, import the labels with `redal import`, then run again")
+                f"`redal export {paths.root} --round {r}` (writes {paths.export(r)}), import the annotators' labels "
+                f"with `redal import {paths.root} {paths.export(r)}`, then run again (`redal run {paths.params}`)")
             break
     return paths.root
 
@@ -247,33 +301,3 @@ def cli_run(args: argparse.Namespace) -> int:
 # -- pieces of a round ----------------------------------------------------------------------------------
 def _miou(iou: np.ndarray) -> float:
     return float(np.nanmean(iou)) if not np.isnan(iou).all() else float("nan")
-
-
-def _class_distribution(dataset: Any, labeled_scans: list[int], label_fn: Callable) -> np.ndarray:
-    from redal_core.metrics import class_counts
-
-    counts = np.zeros(dataset.num_classes, np.int64)
-    for i in labeled_scans:
-        counts += class_counts(label_fn(i, dataset[i]), dataset.num_classes)
-    return counts
-
-
-def _build_model(config: RunConfig, dataset: Any, device: Any):
-    from redal_core.models import build_model
-
-    seed_torch(config.seed, 0, PHASE_INIT)
-    model = build_model(config.model.name, in_channels=dataset.in_channels, num_classes=dataset.num_classes,
-                        width=config.model.width, backend=config.model.backend)
-    return model.to(device)
-
-
-def _remove_stale_temporaries(run_dir: Path) -> None:
-    stale = stale_temporaries(run_dir)
-    if stale:
-        warnings.warn(
-            f"{run_dir}: removed {len(stale)} half-written temporary file(s) of an interrupted run: "
-            f"{', '.join(p.name for p in stale[:5])}{' ...' if len(stale) > 5 else ''}",
-            stacklevel=3,
-        )
-        for p in stale:
-            p.unlink()

@@ -146,6 +146,11 @@ class LabelState:
         """Per scan, (R_s,) int64 round each region was labeled in, -1 = unlabeled (copies)."""
         return [r.copy() for r in np.split(self._rounds, self._offsets[1:-1])]
 
+    def region_rounds(self, scan: int) -> np.ndarray:
+        """(R_s,) int64 round each region of ``scan`` was labeled in (-1 unlabeled, -2 excluded; a copy)."""
+        self._check_scan(scan)
+        return self._rounds[self._offsets[scan] : self._offsets[scan + 1]].copy()
+
     def labeled_regions(self, scan: int) -> np.ndarray:
         """(R_s,) bool regions of ``scan`` that are labeled."""
         self._check_scan(scan)

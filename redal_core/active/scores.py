@@ -115,6 +115,72 @@ def mc_entropy_scaled(mc_probs: np.ndarray, scoring: str = "paper") -> np.ndarra
     return entropy(mc_probs.mean(axis=0, dtype=np.float64), scoring)
 
 
+def bald(mc_probs: np.ndarray) -> np.ndarray:
+    """BALD (Houlsby et al. 2011; baal's ``BALD``): mutual information between the prediction and the
+    MC-dropout weights, ``H[mean_t p_t] - mean_t H[p_t]``, in nats (``0 log 0 = 0``, no epsilon).
+
+    mc_probs : (T, n_points, n_classes) float softmax of T dropout passes
+    returns (n_points,) float64 >= 0 (up to rounding): 0 when every pass agrees, ln 2 for two one-hot
+    passes that disagree on two classes.
+    """
+    if not isinstance(mc_probs, np.ndarray) or mc_probs.ndim != 3 or mc_probs.shape[0] == 0:
+        raise ValueError(f"mc_probs must be a (T, n_points, n_classes) array with T >= 1, got {_describe(mc_probs)}")
+    t, n, k = mc_probs.shape
+    flat = _check_probs(mc_probs.reshape(t * n, k), "mc_probs")
+    expected_entropy = _entropy_rows(flat).reshape(t, n).mean(axis=0)
+    return _entropy_rows(mc_probs.mean(axis=0, dtype=np.float64)) - expected_entropy
+
+
+def voxel_confusion_degree(pred: np.ndarray, voxels: np.ndarray, num_classes: int,
+                           n_voxels: int | None = None) -> np.ndarray:
+    """Annotator's voxel confusion degree (Xie et al., NeurIPS 2023; ``BIT-DA/Annotator``
+    ``annotator/active/sampler.py`` ``VCDSelect``): the entropy in BITS of the histogram of the predicted
+    (argmax) classes of the points inside each voxel, i.e. ``segment_entropy / ln 2``.
+
+    pred : (n_points,) int predicted class; voxels : (n_points,) int voxel id in [0, n_voxels)
+    returns (n_voxels,) float64: 0 for a voxel predicted as one class, 1 for two classes half and half,
+    log2(c) for c classes evenly; NaN for a voxel without points. A per-voxel measure of the class
+    disagreement of hard predictions, not a per-point uncertainty.
+    """
+    return segment_entropy(pred, voxels, num_classes, n_voxels) / np.log(2.0) + 0.0  # no -0.0
+
+
+def interframe_scores(
+    probs: np.ndarray,
+    matched: list[tuple[np.ndarray, np.ndarray]],
+    eps: float = 1e-5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """LiDAL's inter-frame divergence and entropy of one frame's points (Hu et al., ECCV 2022;
+    ``hzykent/LiDAL`` ``score/sv_level/LiDAL.py`` ``worker_func``).
+
+    probs   : (n_points, K) float softmax of this frame's points
+    matched : per neighbour frame, ``(rows, q)``: rows (M,) int points of this frame that have a match in
+              that frame, q (M, K) the matched points' softmax there
+    Returns ``(divergence, entropy)`` (n_points,) float64:
+    divergence = the mean over the matched frames of ``KL(p + eps || q + eps)`` (natural log, this frame's
+    prediction first), 0 for a point matched nowhere; entropy = ``H`` (nats) of the mean of this frame's
+    prediction and its matches (the point itself included).
+    """
+    p = _check_probs(probs, "probs")
+    n, k = p.shape
+    div = np.zeros(n)
+    total = p.copy()
+    count = np.zeros(n, np.int64)
+    for rows, q in matched:
+        rows = np.asarray(rows, np.int64)
+        q = np.asarray(q, np.float64)
+        if q.shape != (rows.size, k):
+            raise ValueError(f"matched probabilities must be ({rows.size}, {k}), got {q.shape}")
+        a = p[rows] + eps
+        b = q + eps
+        np.add.at(div, rows, (a * np.log(a / b)).sum(axis=1))
+        np.add.at(total, rows, q)
+        np.add.at(count, rows, 1)
+    divergence = np.where(count > 0, div / np.maximum(count, 1), 0.0)
+    mean = total / (1 + count)[:, None]
+    return divergence, _entropy_rows(mean / mean.sum(axis=1, keepdims=True))
+
+
 def segment_entropy(pred: np.ndarray, segments: np.ndarray, num_classes: int, n_segments: int | None = None) -> np.ndarray:
     """Entropy of the distribution of predicted labels inside each segment (Lin et al.).
 

@@ -3,6 +3,8 @@
 Scan unit (supplementary B): RAND, MAR, CONF, ENT, CSET, SEGENT, MCDR.
 Region unit (paper Sec. 4, Fig. 8 ablation): RAND+Region, ENT+Region, ENT+Region+Div,
 ENT+Region+Color/Structure, ReDAL (Eq. 4 + diversity).
+The field's other strategies: BALD (scan), BALD+Region, Annotator (grid cells), LiDAL (inter-frame,
+needs poses); their selection rules are in ``active.peers`` and FIDELITY.md lists their sources.
 
 ``strategy.select(table, budget_points=..., rng=..., params=...)`` scores every candidate unit of a
 ``UnitTable`` (not labeled, with unlabeled points), orders them by descending adjusted score (ties:
@@ -29,6 +31,7 @@ from redal_core.active.diversity import (
     kcenter_greedy,
     penalize_similar,
 )
+from redal_core.active.peers import annotator_order, lidal_walk
 from redal_core.active.units import NEED_KEYS, UnitTable
 from redal_core.registry import Registry
 
@@ -131,6 +134,8 @@ class Strategy:
     unit: str
     needs: frozenset[str]
     requires_dropout: bool = False
+    requires_poses: bool = False
+    division: str = "vccs"
     description: str = ""
     scorer: Scorer = field(repr=False)
 
@@ -163,14 +168,15 @@ class Strategy:
                 f"{self.name} selects {self.unit} units, but the table holds "
                 f"{table.unit or 'mixed scan/region'} rows (region == -1 marks a scan unit)"
             )
-        missing = sorted(k for k in self.needs if k != "features" and k not in table.stats)
-        if "features" in self.needs and table.features is None:
-            missing.append("features")
+        missing = sorted(k for k in self.needs if k not in ("features", "centers") and k not in table.stats)
+        for key in ("features", "centers"):
+            if key in self.needs and getattr(table, key) is None:
+                missing.append(key)
         if missing:
             raise ValueError(f"{self.name} needs {missing} in the unit table, which has stats {sorted(table.stats)}")
         gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         cand = table.candidates()
-        for key in sorted(self.needs - {"features"}):
+        for key in sorted(self.needs - {"features", "centers"}):
             bad = cand & ~np.isfinite(table.stats[key])
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
@@ -178,13 +184,17 @@ class Strategy:
                     f"{self.name}: stats[{key!r}] is not finite for unit (scan {table.scan[i]}, region {table.region[i]})"
                 )
         idx = np.flatnonzero(cand)
+        ruled = None  # a scorer with a budget rule of its own returns (taken, exhausted) as a 4th element
         if idx.size:
-            score, adjusted, cluster = self.scorer(table, cand, int(budget_points), gen, params)
+            score, adjusted, cluster, *ruled = self.scorer(table, cand, int(budget_points), gen, params)
         else:
             score = adjusted = np.zeros(0)
             cluster = np.zeros(0, dtype=np.int64)
-        order = _ranking(np.asarray(score, np.float64), np.asarray(adjusted, np.float64))
-        taken, exhausted = take_budget(order, table.points[idx], int(budget_points))
+        if ruled:
+            taken, exhausted = ruled[0]
+        else:
+            order = _ranking(np.asarray(score, np.float64), np.asarray(adjusted, np.float64))
+            taken, exhausted = take_budget(order, table.points[idx], int(budget_points))
         trimmed = ~np.isfinite(np.asarray(adjusted, np.float64))
         if trimmed.any() and trimmed[taken].any():
             kept = ~trimmed
@@ -373,4 +383,41 @@ _register(
         scorer=lambda t, c, b, r, p: _with_diversity(_eq4(t, c, p), t, c, r, p),
         description="Eq. 4 with Algorithm 1 diversity (the full method)",
     )
+)
+
+# -- the field's other strategies (peers.py holds their selection rules) ---------------------------------
+
+
+def _annotator(table, cand, budget, rng, params):
+    vcd = table.stats["vcd"][cand]
+    order = annotator_order(table.scan[cand], vcd)
+    score, adjusted, cluster = _no_clusters(vcd)
+    return score, adjusted, cluster, take_budget(order, table.points[cand], budget)
+
+
+def _lidal(table, cand, budget, rng, params):
+    divergence = table.stats["lidal_div"][cand]
+    taken, exhausted = lidal_walk(divergence, table.stats["lidal_ent"][cand], table.centers[cand],
+                                  table.points[cand], budget)
+    adjusted = np.full(divergence.shape, np.nan)
+    adjusted[taken] = divergence[taken]
+    return divergence, adjusted, np.full(divergence.shape, -1, dtype=np.int64), (taken, exhausted)
+
+
+_register(
+    Strategy(name="BALD", unit=_SCAN, needs=frozenset({"bald"}), scorer=_stat("bald"), requires_dropout=True,
+             description="highest mean BALD (H[mean_t p_t] - mean_t H[p_t], MC dropout; Houlsby et al. 2011) first")
+)
+_register(
+    Strategy(name="BALD+Region", unit=_REGION, needs=frozenset({"bald"}), scorer=_stat("bald"),
+             requires_dropout=True, description="highest region-mean BALD first (no diversity)")
+)
+_register(
+    Strategy(name="Annotator", unit=_REGION, needs=frozenset({"vcd"}), scorer=_annotator, division="grid",
+             description="voxel confusion degree on grid cells, each scan's best cell first (Xie et al. 2023)")
+)
+_register(
+    Strategy(name="LiDAL", unit=_REGION, needs=frozenset({"lidal_div", "lidal_ent", "centers"}), scorer=_lidal,
+             requires_poses=True,
+             description="inter-frame divergence, entropy-resolved spatial dedup (Hu et al. 2022)")
 )

@@ -23,8 +23,9 @@ from redal_core.active import scores as S
 from redal_core.active.diversity import region_features
 
 #: Statistics a table can carry; a strategy's ``needs`` is a subset of these plus ``"features"``.
-STAT_KEYS: tuple[str, ...] = ("entropy", "margin", "confidence", "mc_entropy", "segent", "color", "structure")
-NEED_KEYS: frozenset[str] = frozenset(STAT_KEYS) | {"features"}
+STAT_KEYS: tuple[str, ...] = ("entropy", "margin", "confidence", "mc_entropy", "segent", "color", "structure",
+                               "bald", "vcd", "lidal_div", "lidal_ent")
+NEED_KEYS: frozenset[str] = frozenset(STAT_KEYS) | {"features", "centers"}
 UNITS: tuple[str, ...] = ("scan", "region")
 
 # which per-point input each need reads
@@ -37,6 +38,11 @@ _SOURCE = {
     "color": "color",
     "structure": "structure",
     "features": "features",
+    "bald": "mc_probs",
+    "vcd": "probs",
+    "lidal_div": "interframe",
+    "lidal_ent": "interframe",
+    "centers": "world_xyz",
 }
 
 
@@ -50,6 +56,7 @@ class UnitTable:
     labeled  : (U,) bool the unit is fully labeled already
     stats    : {key: (U,) float64} with keys among ``STAT_KEYS``
     features : (U, F) float32 mean point features, or None
+    centers  : (U, 3) float64 mean world coordinates of the unit's points (LiDAL's spatial dedup), or None
     """
 
     scan: np.ndarray
@@ -58,6 +65,7 @@ class UnitTable:
     labeled: np.ndarray
     stats: dict[str, np.ndarray] = field(default_factory=dict)
     features: np.ndarray | None = None
+    centers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = None
@@ -81,6 +89,8 @@ class UnitTable:
             not isinstance(self.features, np.ndarray) or self.features.ndim != 2 or self.features.shape[0] != n
         ):
             raise ValueError(f"UnitTable.features must be a ({n}, F) array or None, got {_describe(self.features)}")
+        if self.centers is not None and (not isinstance(self.centers, np.ndarray) or self.centers.shape != (n, 3)):
+            raise ValueError(f"UnitTable.centers must be a ({n}, 3) array or None, got {_describe(self.centers)}")
 
     def __len__(self) -> int:
         return int(self.scan.shape[0])
@@ -109,6 +119,7 @@ class UnitTable:
             labeled=self.labeled[index],
             stats={key: arr[index] for key, arr in self.stats.items()},
             features=None if self.features is None else self.features[index],
+            centers=None if self.centers is None else self.centers[index],
         )
 
     @staticmethod
@@ -133,6 +144,9 @@ class UnitTable:
             widths = {t.features.shape[1] for t in tables}
             if len(widths) > 1:
                 raise ValueError(f"UnitTable.concat: feature widths differ: {sorted(widths)}")
+        has_centers = tables[0].centers is not None
+        if any((t.centers is not None) != has_centers for t in tables):
+            raise ValueError("UnitTable.concat: some tables have centers and some do not")
         return UnitTable(
             scan=np.concatenate([t.scan for t in tables]),
             region=np.concatenate([t.region for t in tables]),
@@ -140,6 +154,7 @@ class UnitTable:
             labeled=np.concatenate([t.labeled for t in tables]),
             stats={key: np.concatenate([t.stats[key] for t in tables]) for key in sorted(keys)},
             features=np.concatenate([t.features for t in tables]) if has_features else None,
+            centers=np.concatenate([t.centers for t in tables]) if has_centers else None,
         )
 
 
@@ -157,6 +172,8 @@ def scan_unit_rows(
     mc_probs: np.ndarray | None = None,
     num_classes: int | None = None,
     scoring: str = "paper",
+    interframe: tuple[np.ndarray, np.ndarray] | None = None,
+    world_xyz: np.ndarray | None = None,
 ) -> UnitTable:
     """One scan's unit rows, computing only what ``needs`` asks for.
 
@@ -171,6 +188,10 @@ def scan_unit_rows(
     num_classes  : K for segent (default probs.shape[1])
     scoring      : the entropy scale of ``entropy`` and ``mc_entropy`` (``scores.entropy``): ``paper``
                    (nats, summed over classes) or ``official`` (bits, averaged over classes)
+    interframe   : (divergence (N,), entropy (N,)) per point (``scores.interframe_scores``) for
+                   ``lidal_div`` / ``lidal_ent``; world_xyz : (N, 3) registered coordinates for ``centers``
+    bald -> mc_probs (per-point BALD, unit mean); vcd -> probs (voxel confusion degree of the unit's
+    argmax predictions, ``scores.voxel_confusion_degree``)
     A region row's ``points`` counts its unlabeled points and ``labeled`` is True when all its
     points are labeled; a scan row does the same over the whole scan.
     """
@@ -189,7 +210,8 @@ def scan_unit_rows(
         raise ValueError(f"scan {scan_index}: region_ids holds negative id {int(region_ids.min())}")
     if not isinstance(labeled_mask, np.ndarray) or labeled_mask.shape != (n,) or labeled_mask.dtype != bool:
         raise ValueError(f"scan {scan_index}: labeled_mask must be a bool ({n},) array, got {_describe(labeled_mask)}")
-    inputs = {"probs": probs, "mc_probs": mc_probs, "color": color, "structure": structure, "features": features}
+    inputs = {"probs": probs, "mc_probs": mc_probs, "color": color, "structure": structure, "features": features,
+              "interframe": None if interframe is None else np.asarray(interframe[0]), "world_xyz": world_xyz}
     for need in sorted(needs):
         source = _SOURCE[need]
         arr = inputs[source]
@@ -233,6 +255,20 @@ def scan_unit_rows(
             if arr.ndim != 1:
                 raise ValueError(f"scan {scan_index}: {key} must be (N,), got {_describe(arr)}")
             stats[key] = S.reduce_mean(arr, groups, n_groups)
+    if "bald" in needs:
+        stats["bald"] = S.reduce_mean(S.bald(mc_probs), groups, n_groups)
+    if "vcd" in needs:
+        k = probs.shape[1] if num_classes is None else num_classes
+        per_unit = S.voxel_confusion_degree(probs.argmax(axis=1), groups, k, n_groups)
+        stats["vcd"] = np.nan_to_num(per_unit, nan=0.0)
+    if needs & {"lidal_div", "lidal_ent"}:
+        stats["lidal_div"] = S.reduce_mean(np.asarray(interframe[0], np.float64), groups, n_groups)
+        stats["lidal_ent"] = S.reduce_mean(np.asarray(interframe[1], np.float64), groups, n_groups)
+    centers = None
+    if "centers" in needs:
+        xyz = np.asarray(world_xyz, np.float64)
+        counts = np.maximum(np.bincount(groups, minlength=n_groups), 1)[:, None]
+        centers = np.stack([np.bincount(groups, weights=xyz[:, d], minlength=n_groups) for d in range(3)], axis=1) / counts
     feats = None
     if "features" in needs:
         if features.ndim != 2:
@@ -245,6 +281,7 @@ def scan_unit_rows(
         labeled=(unlabeled == 0) & (sizes > 0),
         stats=stats,
         features=feats,
+        centers=centers,
     )
 
 

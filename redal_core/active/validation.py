@@ -19,7 +19,7 @@ __all__ = ["NOT_IDENTITY", "check_run_folder", "pool_size", "validate_run"]
 
 #: Config keys that do not make a run another run: where its folder lives, and how many threads compute it
 #: (a resume at another thread count warns instead; see ``redal_core.active.environment``).
-NOT_IDENTITY = frozenset({"results_dir", "train.threads"})
+NOT_IDENTITY = frozenset({"results_dir", "train.threads", "train.loader_workers"})
 
 
 def pool_size(config: RunConfig, dataset: Any) -> int:
@@ -35,7 +35,8 @@ def validate_run(config: RunConfig, dataset: Any, *, model: Any = None, label_st
     - x_init labels at least one and not every training scan (names x_init, the number of scans and the
       percentage that labels one scan);
     - x_init + x_active * rounds does not exceed 100 % of the points;
-    - MC dropout (MCDR) has a model with dropout (``model.has_dropout``; names the model, suggests spvcnn);
+    - MC dropout (MCDR, BALD) has a model with dropout (``model.has_dropout``; names the model, suggests spvcnn);
+    - an inter-frame strategy (LiDAL) has a dataset with poses (``dataset.has_poses``);
     - with ``label_state`` (the initial one): one round's budget fits in the unlabeled points.
     """
     from redal_core.active.strategies import STRATEGIES
@@ -70,6 +71,12 @@ def validate_run(config: RunConfig, dataset: Any, *, model: Any = None, label_st
                 f"strategy {strategy.name} needs MC dropout, but model {config.model.name!r} has no dropout layers; "
                 "use model.name: spvcnn"
             )
+    if strategy.requires_poses and not getattr(dataset, "has_poses", False):
+        raise ValueError(
+            f"strategy {strategy.name} needs sensor poses (consecutive frames registered to one world frame), but "
+            f"the {config.dataset.name} training set under {config.dataset.root} has none: SemanticKITTI sequences "
+            "need poses.txt and calib.txt; synthetic-outdoor writes them with dataset.generate.frames_per_drive"
+        )
     if label_state is not None:
         budget = label_state.budget_points(a.x_active)
         unlabeled = label_state.total_points - label_state.labeled_points

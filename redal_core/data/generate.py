@@ -34,15 +34,25 @@ def generator(name: str) -> Callable[..., list[Path]]:
     return getattr(importlib.import_module("redal_core.data.synthetic"), GENERATORS[name])
 
 
-def generate_params(name: str, *, scans: int, seed: int, points_per_room: int | None = None) -> dict[str, Any]:
-    """The parameters that define a generated root (what the marker records).
+#: The outdoor writer's defaults; a marker records only the arguments that differ from them, so a root
+#: generated before these options existed keeps its marker.
+OUTDOOR_DEFAULTS = {"beams": 64, "azimuth_steps": 1920, "frames_per_drive": None}
 
-    points_per_room applies to ``synthetic-indoor`` only (the outdoor scanner's size is its beams x azimuth
-    steps, fixed by the generator's defaults).
+
+def generate_params(name: str, *, scans: int, seed: int, points_per_room: int | None = None,
+                    beams: int | None = None, azimuth_steps: int | None = None,
+                    frames_per_drive: int | None = None) -> dict[str, Any]:
+    """The parameters that define a generated root (what the marker records; the writer's keyword arguments).
+
+    points_per_room applies to ``synthetic-indoor`` only; beams, azimuth_steps (the scanner's size) and
+    frames_per_drive (consecutive frames of drives, with poses) to ``synthetic-outdoor`` only.
     """
     out: dict[str, Any] = {"dataset": name, "scans": int(scans), "seed": int(seed)}
     if name == "synthetic-indoor":
         out["points_per_room"] = int(points_per_room) if points_per_room is not None else 40000
+    else:
+        given = {"beams": beams, "azimuth_steps": azimuth_steps, "frames_per_drive": frames_per_drive}
+        out.update({key: value for key, value in given.items() if value is not None and value != OUTDOOR_DEFAULTS[key]})
     return out
 
 

@@ -113,6 +113,13 @@ class SparseBatch:
         labels = None if self.labels is None else self.labels.to(device, non_blocking=True)
         return SparseBatch(labels=labels, point_counts=list(self.point_counts), **move)
 
+    def pin_memory(self) -> SparseBatch:
+        """A copy in page-locked memory (the DataLoader's ``pin_memory`` calls it), for non-blocking copies."""
+        pinned = {name: getattr(self, name).pin_memory()
+                  for name in ("coords", "feats", "point_coords", "point_feats", "inverse")}
+        labels = None if self.labels is None else self.labels.pin_memory()
+        return SparseBatch(labels=labels, point_counts=list(self.point_counts), **pinned)
+
     def split(self, per_point: torch.Tensor) -> list[torch.Tensor]:
         """Split a (P, ...) per-point tensor into one tensor per sample."""
         return list(per_point.split(self.point_counts))

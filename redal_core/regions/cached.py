@@ -4,7 +4,8 @@ Two cache entries per scan, each keyed on the scan's source content (``dataset.s
 parameter that shapes it, so a changed file or parameter gives a new entry and a switch never reads a
 stale one:
 
-* ``scan_region_ids(dataset, i, preset)``: VCCS with one of ``VCCS_PRESETS``;
+* ``scan_region_ids(dataset, i, preset, division=...)``: VCCS with one of ``VCCS_PRESETS``, or a grid of
+  cubic cells (``regions.grid``, Annotator's units);
 * ``scan_cues(dataset, i, k, scoring)``: colour discontinuity and surface variation from one k-NN query,
   on the ``paper`` scale (Eq. 2-3 as printed) or the ``official`` code's (colour over the point and its
   k - 1 nearest others, averaged over channels, clipped at 0.1; structure clipped at 0.1 on
@@ -20,10 +21,11 @@ import numpy as np
 
 from redal_core.data.cache import ScanCache, content_key
 from redal_core.regions.features import region_features
+from redal_core.regions.grid import ANNOTATOR_CELL, grid_regions
 from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
 
-__all__ = ["CUES_VERSION", "REGIONS_VERSION", "SCORINGS", "cue_key", "cue_options", "region_key", "scan_cues",
-           "scan_region_ids", "scan_regions"]
+__all__ = ["CUES_VERSION", "DIVISIONS", "REGIONS_VERSION", "SCORINGS", "cue_key", "cue_options", "region_key",
+           "scan_cues", "scan_region_ids", "scan_regions"]
 
 #: Bumped whenever the region code changes its output, so old cache entries are not reused.
 REGIONS_VERSION = 2
@@ -31,6 +33,8 @@ REGIONS_VERSION = 2
 CUES_VERSION = 1
 #: Scales of the cues (``active.scoring``).
 SCORINGS = ("official", "paper")
+#: Region divisions (``regions.division``).
+DIVISIONS = ("vccs", "grid")
 #: The official code clips surface variation at 0.1 on SemanticKITTI (``gen_surface_variation.py``).
 _OFFICIAL_STRUCTURE_CLIP = {"s3dis": None, "semantickitti": 0.1}
 _FAMILY = {"s3dis": "s3dis", "synthetic-indoor": "s3dis", "semantickitti": "semantickitti",
@@ -93,27 +97,40 @@ def _region_params(dataset: _Dataset, preset: str) -> tuple[dict[str, Any], bool
     return params, use_color, dropped
 
 
-def region_key(dataset: _Dataset, i: int, preset: str) -> str:
-    """Cache key of scan ``i``'s region ids with ``preset`` (what ``scan_region_ids`` reads or writes)."""
-    i = _check_index(dataset, i)
+def _check_division(division: str) -> None:
+    if division not in DIVISIONS:
+        raise ValueError(f"unknown region division {division!r}; valid: {', '.join(DIVISIONS)}")
+
+
+def region_key(dataset: _Dataset, i: int, preset: str, *, division: str = "vccs", cell: float = ANNOTATOR_CELL) -> str:
+    """Cache key of scan ``i``'s region ids (what ``scan_region_ids`` reads or writes with these arguments)."""
+    _check_division(division)
     params, use_color, _ = _region_params(dataset, preset)
+    i = _check_index(dataset, i)
+    if division == "grid":
+        return content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "division": "grid",
+                                                   "cell": float(cell)})
     return content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "preset": preset,
                                                "vccs": params, "color": use_color})
 
 
-def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, _read: _OneRead | None = None) -> np.ndarray:
-    """(N,) int64 VCCS region ids 0..R-1 of scan ``i`` with preset ``preset`` (cached, read-only)."""
+def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, division: str = "vccs", cell: float = ANNOTATOR_CELL,
+                    _read: _OneRead | None = None) -> np.ndarray:
+    """(N,) int64 region ids 0..R-1 of scan ``i`` (cached, read-only): VCCS with preset ``preset``
+    (``division="vccs"``) or cubic cells of ``cell`` metres (``division="grid"``; the preset is unused)."""
+    _check_division(division)
     params, _, dropped = _region_params(dataset, preset)
     i = _check_index(dataset, i)
+    read = _read or _OneRead(dataset, i)
+    key = region_key(dataset, i, preset, division=division, cell=cell)
+    if division == "grid":
+        return dataset.cache.get(key, lambda: {"region": grid_regions(read().xyz, cell)})["region"]
     if dropped:
         warnings.warn(
             f"VCCS preset {preset!r} weighs colour ({VCCS_PRESETS[preset]['color_weight']}) but the dataset has"
             " none: using color_weight=0",
             stacklevel=3,
         )
-    key = region_key(dataset, i, preset)
-
-    read = _read or _OneRead(dataset, i)
 
     def compute() -> dict[str, np.ndarray]:
         scan = read()
@@ -157,17 +174,19 @@ def scan_cues(dataset: _Dataset, i: int, k: int = 50, scoring: str = "paper", *,
     return dataset.cache.get(key, compute)
 
 
-def scan_regions(dataset: _Dataset, i: int, preset: str, k: int = 50, scoring: str = "paper") -> dict[str, np.ndarray]:
+def scan_regions(dataset: _Dataset, i: int, preset: str, k: int = 50, scoring: str = "paper", *,
+                 division: str = "vccs", cell: float = ANNOTATOR_CELL) -> dict[str, np.ndarray]:
     """Cached region division and per-point cues of scan ``i``.
 
     dataset : an object with ``name``, ``has_color``, ``cache`` (ScanCache), ``source_key(i)`` and
     ``dataset[i]`` (a Scan with ``xyz`` (N, 3) and ``rgb`` (N, 3) uint8 | None); preset : a key of
-    ``VCCS_PRESETS``; k : neighbours of the cues; scoring : their scale (``paper`` | ``official``).
+    ``VCCS_PRESETS``; k : neighbours of the cues; scoring : their scale (``paper`` | ``official``);
+    division / cell : VCCS or a grid of cubic cells (``scan_region_ids``).
     Returns ``region`` (N,) int64 ids 0..R-1, ``color`` (N,) float32 and ``structure`` (N,) float32, as
     read-only memory maps.
     """
     read = _OneRead(dataset, _check_index(dataset, i))
-    region = scan_region_ids(dataset, i, preset, _read=read)
+    region = scan_region_ids(dataset, i, preset, division=division, cell=cell, _read=read)
     return {"region": region, **scan_cues(dataset, i, k, scoring, _read=read)}
 
 
