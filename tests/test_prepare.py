@@ -325,6 +325,22 @@ def test_params_prepare_every_preset_k_and_scoring_their_runs_use(broken_root, t
     assert out.count("semantickitti under") == 2  # one root (listed, then summarised), prepared once
 
 
+def test_params_with_grid_regions_prepare_the_grid_cells(broken_root, tmp_path, capsys):
+    root = tmp_path / "kitti"
+    shutil.copytree(broken_root, root)
+    params = tmp_path / "grid.yaml"
+    params.write_text(yaml.safe_dump({"dataset": {"name": "semantickitti", "root": str(root)},
+                                      "regions": {"division": "grid", "grid_size": 0.5},
+                                      "active": {"strategy": "RAND"}}))
+    assert main(["prepare", "--params", str(params)]) == 1  # the three broken scans
+    assert "training scans: regions grid 0.5 m; cues none" in capsys.readouterr().out
+    train = build_dataset("semantickitti", root, "train")
+    good = [i for i, name in enumerate(train.scan_names) if name not in _BAD]
+    for i in good:
+        assert region_key(train, i, "semantickitti", division="grid", cell=0.5) in train.cache
+        assert region_key(train, i, "semantickitti") not in train.cache  # no VCCS: the runs use the grid
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--jobs", "0", "--dataset", "semantickitti", "--root", "."], "--jobs must be an integer >= 1"),
     (["--jobs", "2", "--dask-scheduler", "tcp://h:1", "--dataset", "semantickitti", "--root", "."],
@@ -402,7 +418,7 @@ def test_watching_a_real_scheduler():
 
     lines: list[str] = []
     with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address=None) as local:
+                      dashboard_address=":0") as local:
         client = cluster.connect(local.scheduler_address)
         with client, cluster.watching(client, local.scheduler_address, pending=lambda: 1, log=lines.append,
                                       idle_after=0.3, poll_s=0.1):

@@ -183,14 +183,18 @@ def test_region_and_cue_keys_name_the_entries_written(tmp_path):
         scan = _room(0) if has_color else SimpleNamespace(xyz=_room(0).xyz, rgb=None, name="sweep")
         dataset = _FakeDataset(tmp_path / f"{has_color}-{preset}", [scan], has_color=has_color)
         dataset.name = "s3dis" if has_color else "semantickitti"
-        keys = {region_key(dataset, 0, preset), cue_key(dataset, 0, 16, "official")}
+        keys = {region_key(dataset, 0, preset), cue_key(dataset, 0, 16, "official"),
+                region_key(dataset, 0, preset, division="grid", cell=0.5)}
         assert not any(key in dataset.cache for key in keys)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the s3dis preset on a colourless dataset says it drops colour
             scan_region_ids(dataset, 0, preset)
         scan_cues(dataset, 0, 16, "official")
+        scan_region_ids(dataset, 0, preset, division="grid", cell=0.5)
         assert {p.name for p in dataset.cache.root.glob("*/*")} == keys
     with pytest.raises(ValueError, match="valid presets"):
         region_key(dataset, 0, "kitti")
+    with pytest.raises(ValueError, match="unknown region division 'cubes'"):
+        region_key(dataset, 0, "s3dis", division="cubes")
     with pytest.raises(ValueError, match="unknown scoring 'exact'"):
         cue_key(dataset, 0, 16, "exact")

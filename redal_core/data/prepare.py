@@ -10,9 +10,10 @@ file's runs, or both; a root named twice is prepared once with the union of the 
 3. every training scan (the active-learning pool: only training scans have regions) gets its VCCS region
    ids (``redal_core.regions.scan_region_ids``) and its colour / structure cues (``scan_cues``): on the command
    line for the dataset family's preset with k = 50 and ``--scoring`` (default ``official``, the run default);
-   for a params file for every (preset, k, scoring) its runs use (``dataset.vccs``, ``dataset.knn``,
-   ``active.scoring``; cues only for strategies that need colour / structure, ``STRATEGIES.get(name).needs``),
-   over the first ``dataset.max_train_scans`` scans when the runs set it. A sweep then starts on a warm cache.
+   for a params file for every region division and (k, scoring) its runs use (``regions.division``: VCCS with
+   ``dataset.vccs`` or grid cells of ``regions.grid_size``; ``dataset.knn``, ``active.scoring``; cues only for
+   strategies that need colour / structure, ``STRATEGIES.get(name).needs``), over the first
+   ``dataset.max_train_scans`` scans when the runs set it. A sweep then starts on a warm cache.
 
 Scans run in this process (``jobs=1``), on a local process pool (``jobs=N``, spawn context, like the sweep)
 or on a Dask cluster (``scheduler``, through ``redal_core.cluster``); each worker sizes its threads with the
@@ -85,15 +86,16 @@ class SplitSummary:
 class Target:
     """One dataset root and the region work of its training scans.
 
-    presets : ((VCCS preset, scans), ...) and cues : ((k, scoring, scans), ...), where scans is how many
-    training scans from the first need it (None: all of them). generate : the generator parameters a
+    regions : ((division, scans), ...), a division being ``("vccs", preset)`` or ``("grid", cell metres)``, and
+    cues : ((k, scoring, scans), ...), where scans is how many training scans from the first need it (None:
+    all of them). generate : the generator parameters a
     params file's synthetic root must hold (``data.generate.check_generated``), None otherwise.
     """
 
     dataset: str
     root: str
     cache_dir: str | None
-    presets: tuple[tuple[str, int | None], ...] = ()
+    regions: tuple[tuple[Division, int | None], ...] = ()
     cues: tuple[tuple[int, str, int | None], ...] = ()
     generate: dict[str, Any] | None = None
 
@@ -103,14 +105,15 @@ class Target:
 
     def describe(self) -> str:
         """The work of the training scans in words: ``regions semantickitti; cues k=50 official``."""
-        regions = ", ".join(preset + _first(n) for preset, n in self.presets) or "none"
+        regions = ", ".join(_division_name(d) + _first(n) for d, n in self.regions) or "none"
         cues = ", ".join(f"k={k} {scoring}{_first(n)}" for k, scoring, n in self.cues) or "none"
         return f"regions {regions}; cues {cues}"
 
 
 @dataclass(frozen=True)
 class ScanTask:
-    """One scan's work: read it into the cache, then its regions (``presets``) and cues (``cues``: (k, scoring))."""
+    """One scan's work: read it into the cache, then its regions (``regions``: divisions, ``("vccs", preset)`` or
+    ``("grid", cell)``) and cues (``cues``: (k, scoring))."""
 
     dataset: str
     root: str
@@ -118,7 +121,7 @@ class ScanTask:
     cache_dir: str | None
     index: int
     name: str
-    presets: tuple[str, ...] = ()
+    regions: tuple[Division, ...] = ()
     cues: tuple[tuple[int, str], ...] = ()
 
     @property
@@ -162,6 +165,33 @@ class PrepareReport:
     arrived: list[float] = field(default_factory=list)
 
 
+#: A region division: ``("vccs", VCCS preset)`` or ``("grid", cell edge in metres)``.
+Division = tuple[str, Any]
+
+
+def _division_name(division: Division) -> str:
+    kind, value = division
+    return value if kind == "vccs" else f"grid {value:g} m"
+
+
+def _division_args(dataset: str, division: Division) -> tuple[str, dict[str, Any]]:
+    """(preset, keywords) of ``scan_region_ids`` / ``region_key`` for a division (a grid ignores the preset,
+    which must still be valid: the dataset family's)."""
+    from redal_core.config import FAMILY
+
+    kind, value = division
+    if kind == "vccs":
+        return value, {}
+    return FAMILY[dataset], {"division": "grid", "cell": float(value)}
+
+
+def _run_division(config: Any) -> Division:
+    """The region division a run uses (``regions.division``: VCCS with ``dataset.vccs``, or grid cells)."""
+    if config.regions.division == "grid":
+        return ("grid", float(config.regions.grid_size))
+    return ("vccs", config.dataset.vccs)
+
+
 # -- the work of one scan (runs in a worker) ----------------------------------------------------------------
 @functools.lru_cache(maxsize=16)
 def _open(dataset: str, root: str, split: str, cache_dir: str | None) -> Any:
@@ -193,13 +223,14 @@ def prepare_scan(task: ScanTask, threads: int | None = None) -> ScanResult:
                 found = ds.scan_names[i] if 0 <= i < len(ds) else f"out of range ({len(ds)} scans)"
                 raise ValueError(f"scan {i} of {task.dataset} {task.split} under {task.root} is {found}, expected "
                                  f"{task.name}: the files changed while preparing; rerun")
-            keys = [ds.scan_key(i), *(region_key(ds, i, p) for p in task.presets),
-                    *(cue_key(ds, i, k, s) for k, s in task.cues)]
+            divisions = [_division_args(task.dataset, d) for d in task.regions]
+            keys = list(dict.fromkeys([ds.scan_key(i), *(region_key(ds, i, p, **kw) for p, kw in divisions),
+                                       *(cue_key(ds, i, k, s) for k, s in task.cues)]))
             missing = sum(key not in ds.cache for key in keys)
             scan = ds[i]
             histogram = scan.class_histogram(ds.num_classes)
-            for preset in task.presets:
-                scan_region_ids(ds, i, preset)
+            for preset, kw in divisions:
+                scan_region_ids(ds, i, preset, **kw)
             for k, scoring in task.cues:
                 scan_cues(ds, i, k, scoring)
         except Exception as error:  # a bad scan is reported, never allowed to stop the others
@@ -266,9 +297,9 @@ def _merge(targets: Iterable[Target]) -> list[Target]:
     """One target per (dataset, root, cache), with the union of their work, in first-seen order."""
     merged: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for t in targets:
-        entry = merged.setdefault((t.dataset, t.root, t.cache_dir), {"presets": {}, "cues": {}, "generate": None})
-        for preset, n in t.presets:
-            entry["presets"][preset] = _wider(entry["presets"][preset], n) if preset in entry["presets"] else n
+        entry = merged.setdefault((t.dataset, t.root, t.cache_dir), {"regions": {}, "cues": {}, "generate": None})
+        for division, n in t.regions:
+            entry["regions"][division] = _wider(entry["regions"][division], n) if division in entry["regions"] else n
         for k, scoring, n in t.cues:
             key = (k, scoring)
             entry["cues"][key] = _wider(entry["cues"][key], n) if key in entry["cues"] else n
@@ -278,7 +309,7 @@ def _merge(targets: Iterable[Target]) -> list[Target]:
                                  f"{t.generate}; give them distinct dataset.root values")
             entry["generate"] = t.generate
     return [
-        Target(dataset, root, cache_dir, presets=tuple(e["presets"].items()),
+        Target(dataset, root, cache_dir, regions=tuple(e["regions"].items()),
                cues=tuple((k, s, n) for (k, s), n in e["cues"].items()), generate=e["generate"])
         for (dataset, root, cache_dir), e in merged.items()
     ]
@@ -289,7 +320,7 @@ def _absolute(path: str | os.PathLike[str] | None) -> str | None:
 
 
 def params_targets(path: str | os.PathLike[str], *, log: Callable[[str], None] = print) -> list[Target]:
-    """The dataset roots of a params file's runs and the (preset, k, scoring) work each needs.
+    """The dataset roots of a params file's runs and the (division, k, scoring) work each needs.
 
     Expands the grid (``sweep.load_params`` + ``expand_grid``: the same validation as ``redal sweep``);
     relative roots resolve against the current folder, as the sweep's runs do. A synthetic root that is
@@ -319,7 +350,7 @@ def params_targets(path: str | os.PathLike[str], *, log: Callable[[str], None] =
                         f"{time.perf_counter() - started:.0f} s")
         cues = bool(STRATEGIES.get(config.active.strategy).needs & {"color", "structure"})
         targets.append(Target(
-            d.name, root, _absolute(d.cache_dir), presets=((d.vccs, d.max_train_scans),),
+            d.name, root, _absolute(d.cache_dir), regions=((_run_division(config), d.max_train_scans),),
             cues=((d.knn, config.active.scoring, d.max_train_scans),) if cues else (), generate=generate,
         ))
     return targets
@@ -341,7 +372,7 @@ def _command_line_target(dataset: str, root: Path, cache_dir: str | None, scans:
         raise ValueError(f"--scans applies to synthetic datasets only, not to {dataset!r} (it reads the scans under --root)")
     elif not root.is_dir():
         raise FileNotFoundError(f"{dataset} root {root} does not exist")
-    target = Target(dataset, str(root.resolve()), _absolute(cache_dir), presets=((FAMILY[dataset], None),),
+    target = Target(dataset, str(root.resolve()), _absolute(cache_dir), regions=((("vccs", FAMILY[dataset]), None),),
                     cues=((DEFAULT_KNN, scoring, None),))
     return target, generated
 
@@ -365,7 +396,7 @@ def _plan(targets: Sequence[Target], splits: Sequence[str],
                 train = split == "train"
                 tasks.append(ScanTask(
                     t.dataset, t.root, split, t.cache_dir, i, name,
-                    presets=tuple(p for p, count in t.presets if train and (count is None or i < count)),
+                    regions=tuple(d for d, count in t.regions if train and (count is None or i < count)),
                     cues=tuple((k, s) for k, s, count in t.cues if train and (count is None or i < count)),
                 ))
         if not any(key[0] == n for key in listed):
