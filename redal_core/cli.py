@@ -49,13 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "prepare",
         help="read every scan into the cache and compute its regions and cues, before the runs (in parallel)",
-        description=(
+        description=_wrap(
             "Generate a synthetic dataset (or index a real one), read every train and val scan into the scan "
-            "cache, and compute the VCCS regions and colour/structure cues of every training scan: for --dataset "
-            "its family's preset with k=50 on --scoring, for --params every (root, preset, k, scoring) its runs "
-            "use, so that a sweep starts on a warm cache. Scans run in this process, on --jobs local processes or "
-            "on a Dask cluster; rerunning skips what is cached (a killed prepare resumes). A scan that fails is "
-            "reported by name while the others finish, and the command exits 1."
+            "cache, and compute the regions and colour/structure cues of every training scan: for --dataset "
+            "its family's VCCS preset with k=50 on --scoring, for --params every (root, region division, k, "
+            "scoring) its runs use, so that a sweep starts on a warm cache. Scans run in this process, on --jobs "
+            "local processes or on a Dask cluster (workers with --nthreads 1); rerunning skips what is cached (a "
+            "killed prepare resumes). A scan that fails is reported by name while the others finish, and the "
+            "command exits 1."
         ),
         **_examples(
             "redal prepare --dataset synthetic-outdoor --root data/synthetic-outdoor --scans 24 --jobs 2",
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scoring", default="official", choices=["official", "paper"],
                    help="scale of the cues of --dataset (default official, the run default active.scoring)")
     p.add_argument("--params", default=None, metavar="PARAMS.yaml",
-                   help="also prepare every dataset root, VCCS preset, k and scoring the runs of this params file use")
+                   help="also prepare every dataset root, region division (VCCS preset or grid), k and scoring "
+                        "the runs of this params file use")
     p.add_argument("--jobs", type=int, default=1, help="scans prepared at once in a local process pool (default 1)")
     p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                    help="prepare the scans on the workers of this Dask scheduler (tcp://HOST:8786) instead")
