@@ -46,21 +46,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("prepare", help="generate a synthetic dataset (or index a real one) and fill the scan cache",
-                       **_examples(
-                           "redal prepare --dataset synthetic-indoor --root data/synthetic-indoor --scans 24",
-                           "redal prepare --dataset s3dis --root /data/Stanford3dDataset_v1.2_Aligned_Version",
-                       ))
+    p = sub.add_parser(
+        "prepare",
+        help="read every scan into the cache and compute its regions and cues, before the runs (in parallel)",
+        description=_wrap(
+            "Generate a synthetic dataset (or index a real one), read every train and val scan into the scan "
+            "cache, and compute the regions and colour/structure cues of every training scan: for --dataset "
+            "its family's VCCS preset with k=50 on --scoring, for --params every (root, region division, k, "
+            "scoring) its runs use, so that a sweep starts on a warm cache. Scans run in this process, on --jobs "
+            "local processes or on a Dask cluster (workers with --nthreads 1); rerunning skips what is cached (a "
+            "killed prepare resumes). A scan that fails is reported by name while the others finish, and the "
+            "command exits 1."
+        ),
+        **_examples(
+            "redal prepare --dataset synthetic-outdoor --root data/synthetic-outdoor --scans 24 --jobs 2",
+            "redal prepare --params params/semantickitti_spvcnn.yaml --dask-scheduler tcp://HOST:8786",
+        ),
+    )
     p.add_argument(
         "--dataset",
-        required=True,
+        default=None,
         choices=["synthetic-indoor", "synthetic-outdoor", "s3dis", "semantickitti"],
         help="synthetic-* datasets are generated under --root in the original S3DIS / SemanticKITTI layout",
     )
-    p.add_argument("--root", required=True, help="dataset root (written for synthetic datasets, read for real ones)")
+    p.add_argument("--root", default=None, help="dataset root (written for synthetic datasets, read for real ones)")
     p.add_argument("--scans", type=int, default=None, help="number of scans to generate (synthetic only)")
-    p.add_argument("--seed", type=int, default=0, help="generator seed (synthetic only)")
-    p.add_argument("--cache-dir", default=None, help="scan cache folder (default: <root>/.cache)")
+    p.add_argument("--seed", type=int, default=None, help="generator seed (synthetic only; default 0)")
+    p.add_argument("--cache-dir", default=None, help="scan cache folder of --dataset (default: <root>/.cache)")
+    p.add_argument("--scoring", default="official", choices=["official", "paper"],
+                   help="scale of the cues of --dataset (default official, the run default active.scoring)")
+    p.add_argument("--params", default=None, metavar="PARAMS.yaml",
+                   help="also prepare every dataset root, region division (VCCS preset or grid), k and scoring "
+                        "the runs of this params file use")
+    p.add_argument("--jobs", type=int, default=1, help="scans prepared at once in a local process pool (default 1)")
+    p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                   help="prepare the scans on the workers of this Dask scheduler (tcp://HOST:8786) instead")
     p.set_defaults(func=_handler("redal_core.data.prepare:cli_prepare"))
 
     p = sub.add_parser("run", help="run (or resume) one active-learning run from a config YAML",
@@ -148,11 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
-    """Run the subcommand; a bad input (ValueError, missing file or name, unusable backend) is one line."""
+    """Run the subcommand; a bad input (ValueError, missing file or name, unusable backend, unreachable Dask
+    scheduler) is one line."""
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
+    except (ValueError, FileNotFoundError, KeyError, ImportError, ConnectionError) as error:
         if isinstance(error, ImportError) and not _is_backend_unavailable(error):
+            raise
+        if isinstance(error, ConnectionError) and not _is_scheduler_unreachable(error):
             raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"redal {args.command}: error: {message}", file=sys.stderr)
@@ -162,6 +185,11 @@ def _call(args: argparse.Namespace) -> int:
 def _is_backend_unavailable(error: ImportError) -> bool:
     backends = sys.modules.get("redal_core.models.sparse.backends")
     return backends is not None and isinstance(error, backends.BackendUnavailable)
+
+
+def _is_scheduler_unreachable(error: ConnectionError) -> bool:
+    cluster = sys.modules.get("redal_core.cluster")
+    return cluster is not None and isinstance(error, cluster.SchedulerUnreachable)
 
 
 def _leave_distributed_rank(code: int) -> None:

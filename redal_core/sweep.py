@@ -311,12 +311,9 @@ def execute_run(
 
 def _concurrent_tasks() -> int:
     """Runs this process executes at once: a Dask worker's ``nthreads``, else 1."""
-    try:
-        from distributed import get_worker
+    from redal_core.cluster import worker_slots
 
-        return max(1, int(get_worker().state.nthreads))
-    except (ImportError, ValueError, AttributeError):  # not inside a Dask worker
-        return 1
+    return worker_slots()
 
 
 def _last_line(exc: BaseException) -> str:
@@ -410,21 +407,25 @@ def sweep(
 
     ids = [RunConfig.from_dict(c, source="sweep run").run_id for c in configs]
     if scheduler:
-        from distributed import Client, as_completed
+        from distributed import as_completed
 
-        with Client(scheduler) as client:
+        from redal_core.cluster import connect, watching
+
+        with connect(scheduler) as client:  # unreachable: one line naming the address (SchedulerUnreachable)
             futures = [
                 client.submit(execute_run, dict(c), notebook=str(notebook), kernel_name=None, threads=None,
                               cwd=cwd, key=f"redal-run-{rid}-{time.time_ns()}", pure=False)
                 for c, rid in zip(configs, ids, strict=True)
             ]
-            for future in as_completed(futures):
-                try:
-                    report(future.result())
-                except Exception as exc:  # the worker itself died
-                    rid = ids[futures.index(future)]
-                    report({"run": rid, "status": "failed", "rounds": -1, "final_miou": float("nan"),
-                            "wall_s": 0.0, "error": _last_line(exc)})
+            # says when a worker is lost, and when none has been connected for a while with runs pending
+            with watching(client, scheduler, pending=lambda: sum(not f.done() for f in futures), unit="run"):
+                for future in as_completed(futures, loop=client.loop):  # connect's client is not the default
+                    try:
+                        report(future.result())
+                    except Exception as exc:  # the worker itself died
+                        rid = ids[futures.index(future)]
+                        report({"run": rid, "status": "failed", "rounds": -1, "final_miou": float("nan"),
+                                "wall_s": 0.0, "error": _last_line(exc)})
     elif jobs == 1:
         for config in configs:
             threads = resolve_threads(config["train"]["threads"], jobs=1)

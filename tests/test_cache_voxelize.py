@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import time
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +252,65 @@ def test_stale_partial_entry_is_replaced(tmp_path):
 def test_cache_rejects_array_names_that_are_not_file_names(tmp_path):
     with pytest.raises(ValueError, match=r"cache array name '\.\./x' must be letters, digits"):
         ScanCache(tmp_path).put("aa00", {"../x": np.zeros(1)})
+
+
+# --- the cache under concurrent writers (a process pool, Dask workers) --------------------------------------
+
+
+def _hammer(root: str, rank: int, barrier, rounds: int, errors) -> None:
+    cache = ScanCache(root)
+    bad = []
+    for r in range(rounds):
+        key = f"{r:04d}" + "cd" * 18
+        if rank == 0 and r % 2:
+            stale = cache.path(key)
+            stale.mkdir(parents=True, exist_ok=True)
+            np.save(stale / "x.npy", np.zeros(3))  # an older writer's partial entry: no marker
+        barrier.wait()
+        if rank == 1 and r % 3 == 0:
+            time.sleep(0.001 * (r % 5))
+        try:
+            out = cache.get(key, lambda r=r: {"x": np.arange(20000) + r, "y": np.ones(3)})
+            assert sorted(out) == ["x", "y"] and int(out["x"][7]) == 7 + r
+        except Exception as error:  # noqa: BLE001 (reported to the test)
+            bad.append(f"round {r}: {type(error).__name__}: {error}")
+    errors.put(bad)
+
+
+def test_two_processes_writing_and_reading_the_same_keys(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    barrier, errors = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_hammer, args=(str(tmp_path), rank, barrier, 40, errors)) for rank in (0, 1)]
+    for worker in workers:
+        worker.start()
+    found = [errors.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert found == [[], []]
+    cache = ScanCache(tmp_path)
+    keys = [f"{r:04d}" + "cd" * 18 for r in range(40)]
+    assert all(key in cache for key in keys)
+    assert sorted(p.name for p in tmp_path.glob("*/*")) == sorted(keys)  # no temporary or stale folder left
+
+
+def test_an_entry_is_read_whole_or_not_at_all(tmp_path, monkeypatch):
+    cache = ScanCache(tmp_path)
+    cache.put("aa11", {"x": np.zeros(2), "y": np.ones(2), "skipped": None})
+    assert (cache.path("aa11") / "_complete").read_text() == "x\ny\n"
+    (cache.path("aa11") / "y.npy").unlink()  # as if a concurrent replacement were half way
+    with pytest.raises(FileNotFoundError):
+        cache.load("aa11")  # never a dict missing 'y'
+    calls = []
+    real_load = ScanCache.load
+
+    def flaky(self, key, mmap=True):  # the entry vanishes once between the check and the read
+        calls.append(key)
+        if len(calls) == 1:
+            raise KeyError(key)
+        return real_load(self, key, mmap)
+
+    monkeypatch.setattr(ScanCache, "load", flaky)
+    computed = []
+    out = cache.get("bb22", lambda: computed.append(1) or {"x": np.arange(3)})
+    np.testing.assert_array_equal(out["x"], np.arange(3))
+    assert len(calls) == 2 and computed == [1]  # read again, computed once

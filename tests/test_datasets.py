@@ -172,7 +172,7 @@ def test_prepare_indexes_and_caches_an_existing_root(kitti_root, tmp_path, capsy
     out = capsys.readouterr().out
     assert "train: 3 scans, 90 points" in out and "val: 1 scans, 30 points" in out
     assert "car " in out and f"cached 4 scans in {cache}" in out
-    assert len(list(cache.glob("*/*/_complete"))) == 4
+    assert _entries(cache) == {"scan": 4, "region": 3, "cues": 3}  # regions and cues: the 3 training scans
     assert not (kitti_root / ".cache").exists()
 
 
@@ -192,7 +192,18 @@ def test_prepare_generates_and_caches_a_synthetic_set(tmp_path, capsys, dataset)
     assert f"generated 4 {dataset} scans" in out
     total = sum(len(build_dataset(dataset, root, split)) for split in ("train", "val") if _has_split(dataset, root, split))
     assert total == 4
-    assert len(list((root / ".cache").glob("*/*/_complete"))) == 4
+    assert _entries(root / ".cache")["scan"] == 4
+
+
+def _entries(cache):
+    """Complete cache entries by kind: ``scan`` (parsed arrays), ``region`` (VCCS ids), ``cues``."""
+    kinds = {"xyz.npy": "scan", "region.npy": "region", "structure.npy": "cues"}
+    found = {}
+    for marker in cache.glob("*/*/_complete"):
+        for file, kind in kinds.items():
+            if (marker.parent / file).is_file():
+                found[kind] = found.get(kind, 0) + 1
+    return found
 
 
 def _has_split(dataset, root, split):
@@ -231,7 +242,7 @@ def test_prepare_generates_then_caches_every_split(tmp_path, monkeypatch, capsys
     assert "generated 3 synthetic-outdoor scans" in out
     assert "train: 2 scans, 20 points, 20 labeled" in out and "val: 1 scans, 10 points, 10 labeled" in out
     assert "road 20 (100.0%)" in out
-    assert len(list((root / ".cache").glob("*/*/_complete"))) == 3
+    assert _entries(root / ".cache") == {"scan": 3, "region": 2, "cues": 2}
 
 
 def test_prepare_warns_about_scans_left_by_an_earlier_run(tmp_path, monkeypatch, capsys):

@@ -13,6 +13,7 @@ from scipy.spatial import cKDTree
 
 from redal_core.data.cache import ScanCache
 from redal_core.regions import scan_regions
+from redal_core.regions.cached import cue_key, region_key, scan_cues, scan_region_ids
 from redal_core.regions.features import color_discontinuity, region_features, surface_variation
 from redal_core.regions.vccs import VCCS_PRESETS, vccs
 
@@ -173,3 +174,27 @@ def test_scan_regions_without_colour(tmp_path):
         scan_regions(dataset, 0, "S3DIS-large")
     with pytest.raises(ValueError, match="out of range"):
         scan_regions(dataset, 3, "semantickitti")
+
+
+def test_region_and_cue_keys_name_the_entries_written(tmp_path):
+    """``region_key`` / ``cue_key`` (what ``redal prepare`` checks before computing) are the entries'
+    own keys, with and without colour (the colour weight a colourless dataset drops is in the key)."""
+    for has_color, preset in ((True, "s3dis"), (False, "semantickitti"), (False, "s3dis")):
+        scan = _room(0) if has_color else SimpleNamespace(xyz=_room(0).xyz, rgb=None, name="sweep")
+        dataset = _FakeDataset(tmp_path / f"{has_color}-{preset}", [scan], has_color=has_color)
+        dataset.name = "s3dis" if has_color else "semantickitti"
+        keys = {region_key(dataset, 0, preset), cue_key(dataset, 0, 16, "official"),
+                region_key(dataset, 0, preset, division="grid", cell=0.5)}
+        assert not any(key in dataset.cache for key in keys)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the s3dis preset on a colourless dataset says it drops colour
+            scan_region_ids(dataset, 0, preset)
+        scan_cues(dataset, 0, 16, "official")
+        scan_region_ids(dataset, 0, preset, division="grid", cell=0.5)
+        assert {p.name for p in dataset.cache.root.glob("*/*")} == keys
+    with pytest.raises(ValueError, match="valid presets"):
+        region_key(dataset, 0, "kitti")
+    with pytest.raises(ValueError, match="unknown region division 'cubes'"):
+        region_key(dataset, 0, "s3dis", division="cubes")
+    with pytest.raises(ValueError, match="unknown scoring 'exact'"):
+        cue_key(dataset, 0, 16, "exact")

@@ -3,7 +3,8 @@
 Each entry is a folder of ``.npy`` files (one per array) under ``root/<key[:2]>/<key>/``. The key hashes
 the *content* of the source files and the parameters of the computation (``content_key``), so an edited
 file or a changed parameter gives a new entry, and an unchanged scan is parsed and preprocessed once.
-Entries are written to a temporary folder and renamed into place, so a crash never leaves half an entry.
+Entries are written to a temporary folder and renamed into place, so a crash never leaves half an entry, and
+concurrent writers of one key (two processes, two Dask workers) leave one complete entry that readers see whole.
 """
 
 from __future__ import annotations
@@ -69,9 +70,17 @@ def _hash_file(digest: hashlib._Hash, path: Path) -> None:
 class ScanCache:
     """Arrays computed once per key and memory-mapped on every later read.
 
+    Safe for concurrent writers and readers of one key in several processes (a process pool, Dask workers
+    sharing a file system): an entry appears only by renaming a complete temporary folder into place, a
+    complete entry is never modified or deleted in place, and ``_complete`` lists the entry's arrays, so a
+    read either returns all of them or raises (``get`` then looks again).
+
     >>> cache = ScanCache(tmp_path)                                      # doctest: +SKIP
     >>> arrays = cache.get(content_key(path, {"voxel": 0.05}), compute)  # doctest: +SKIP
     """
+
+    #: Attempts of ``get`` to read an entry that vanished between the check and the read.
+    _READ_ATTEMPTS = 3
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -80,20 +89,26 @@ class ScanCache:
         return self.root / key[:2] / key
 
     def __contains__(self, key: str) -> bool:
-        return (self.path(key) / "_complete").exists()
+        return (self.path(key) / _MARKER).exists()
 
     def load(self, key: str, mmap: bool = True) -> dict[str, np.ndarray]:
+        """The arrays of a complete entry; KeyError when there is none (FileNotFoundError, rarely, when one
+        disappears while it is read: a stale folder being replaced)."""
         folder = self.path(key)
-        if not (folder / "_complete").exists():
-            raise KeyError(f"no complete cache entry {key} under {self.root}")
+        try:
+            listed = (folder / _MARKER).read_text(encoding="utf-8").split()
+        except FileNotFoundError:
+            raise KeyError(f"no complete cache entry {key} under {self.root}") from None
         mode = "r" if mmap else None
-        return {p.stem: np.load(p, mmap_mode=mode) for p in sorted(folder.glob("*.npy"))}
+        if not listed:  # a marker written before it listed the arrays
+            return {p.stem: np.load(p, mmap_mode=mode) for p in sorted(folder.glob("*.npy"))}
+        return {name: np.load(folder / f"{name}.npy", mmap_mode=mode) for name in listed}
 
     def put(self, key: str, arrays: Mapping[str, np.ndarray | None]) -> None:
         """Write ``arrays`` (None values are skipped) atomically under ``key``.
 
         If another writer completes the same key first, its entry is kept (same key, same content) and
-        this one is discarded; an incomplete leftover folder is replaced.
+        this one is discarded; an incomplete leftover folder is moved aside and replaced.
         """
         for name in arrays:
             if not name or not name.replace("_", "").replace("-", "").isalnum():
@@ -102,16 +117,18 @@ class ScanCache:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
         try:
+            names = []
             for name, value in arrays.items():
                 if value is not None:
                     np.save(tmp / f"{name}.npy", np.ascontiguousarray(value))
-            (tmp / "_complete").touch()
-            if folder.exists() and not (folder / "_complete").exists():
-                shutil.rmtree(folder, ignore_errors=True)  # a partial entry from an older layout
+                    names.append(name)
+            (tmp / _MARKER).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+            if folder.exists() and not (folder / _MARKER).exists():
+                _discard(folder)  # a partial entry from an older layout (or a copy cut short)
             try:
                 os.replace(tmp, folder)
             except OSError:
-                if not (folder / "_complete").exists():  # not a concurrent complete writer: a real failure
+                if not (folder / _MARKER).exists():  # not a concurrent complete writer: a real failure
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -119,7 +136,32 @@ class ScanCache:
     def get(
         self, key: str, compute: Callable[[], Mapping[str, np.ndarray | None]], mmap: bool = True
     ) -> dict[str, np.ndarray]:
-        """The cached arrays for ``key``, computing and storing them first if absent."""
-        if key not in self:
-            self.put(key, compute())
-        return self.load(key, mmap=mmap)
+        """The cached arrays for ``key``, computing (at most once) and storing them first if absent."""
+        computed = None
+        for attempt in range(self._READ_ATTEMPTS):
+            if key not in self:
+                if computed is None:
+                    computed = compute()
+                self.put(key, computed)
+            try:
+                return self.load(key, mmap=mmap)
+            except (KeyError, FileNotFoundError):  # replaced by a concurrent writer between the check and the read
+                if attempt == self._READ_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+#: Marker file of a complete entry; lists its arrays, one name per line.
+_MARKER = "_complete"
+
+
+def _discard(folder: Path) -> None:
+    """Remove an incomplete entry folder without ever deleting in place what another writer just completed:
+    it is renamed aside first (atomic), then deleted."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.stale-", dir=folder.parent))
+    try:
+        os.replace(folder, aside / "entry")
+    except FileNotFoundError:
+        pass  # another writer moved it first
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)

@@ -111,9 +111,13 @@ class ScanDataset(ABC):
             self._keys[i] = content_key(*self._sources[i])
         return self._keys[i]
 
+    def scan_key(self, i: int) -> str:
+        """Cache key of scan ``i``'s parsed arrays: its format, the reader's version and its source content."""
+        return content_key("scan", type(self)._format, _READER_VERSION, self.source_key(i))
+
     def __getitem__(self, i: int) -> Scan:
         i = self._position(i)
-        key = content_key("scan", type(self)._format, _READER_VERSION, self.source_key(i))
+        key = self.scan_key(i)
         try:
             arrays = self.cache.get(key, lambda: _scan_arrays(self._read(i)))
         except PermissionError as error:

@@ -5,7 +5,7 @@
 Import cost is numpy/scipy/numba only; nothing is compiled or computed at import time.
 """
 
-from redal_core.regions.cached import scan_cues, scan_region_ids, scan_regions
+from redal_core.regions.cached import cue_key, region_key, scan_cues, scan_region_ids, scan_regions
 from redal_core.regions.features import color_discontinuity, region_features, surface_variation
 from redal_core.regions.quality import (
     RegionSizes,
@@ -24,8 +24,10 @@ __all__ = [
     "RegionSizes",
     "boundary_recall",
     "color_discontinuity",
+    "cue_key",
     "default_min_region_voxels",
     "region_features",
+    "region_key",
     "region_sizes",
     "scan_cues",
     "scan_region_ids",

@@ -24,8 +24,8 @@ from redal_core.regions.features import region_features
 from redal_core.regions.grid import ANNOTATOR_CELL, grid_regions
 from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
 
-__all__ = ["CUES_VERSION", "DIVISIONS", "REGIONS_VERSION", "SCORINGS", "cue_options", "scan_cues",
-           "scan_region_ids", "scan_regions"]
+__all__ = ["CUES_VERSION", "DIVISIONS", "REGIONS_VERSION", "SCORINGS", "cue_key", "cue_options", "region_key",
+           "scan_cues", "scan_region_ids", "scan_regions"]
 
 #: Bumped whenever the region code changes its output, so old cache entries are not reused.
 REGIONS_VERSION = 2
@@ -84,32 +84,53 @@ class _OneRead:
         return self._scan
 
 
+def _region_params(dataset: _Dataset, preset: str) -> tuple[dict[str, Any], bool, bool]:
+    """(vccs keyword arguments, uses colour, colour weight dropped) of ``preset`` on ``dataset``."""
+    if preset not in VCCS_PRESETS:
+        raise ValueError(f"unknown VCCS preset {preset!r}; valid presets: {', '.join(VCCS_PRESETS)}")
+    params = dict(VCCS_PRESETS[preset])
+    params["min_region_voxels"] = default_min_region_voxels(params["voxel_size"], params["seed_size"])
+    use_color = bool(dataset.has_color)
+    dropped = not use_color and params["color_weight"] > 0
+    if dropped:
+        params["color_weight"] = 0.0
+    return params, use_color, dropped
+
+
+def _check_division(division: str) -> None:
+    if division not in DIVISIONS:
+        raise ValueError(f"unknown region division {division!r}; valid: {', '.join(DIVISIONS)}")
+
+
+def region_key(dataset: _Dataset, i: int, preset: str, *, division: str = "vccs", cell: float = ANNOTATOR_CELL) -> str:
+    """Cache key of scan ``i``'s region ids (what ``scan_region_ids`` reads or writes with these arguments)."""
+    _check_division(division)
+    params, use_color, _ = _region_params(dataset, preset)
+    i = _check_index(dataset, i)
+    if division == "grid":
+        return content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "division": "grid",
+                                                   "cell": float(cell)})
+    return content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "preset": preset,
+                                               "vccs": params, "color": use_color})
+
+
 def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, division: str = "vccs", cell: float = ANNOTATOR_CELL,
                     _read: _OneRead | None = None) -> np.ndarray:
     """(N,) int64 region ids 0..R-1 of scan ``i`` (cached, read-only): VCCS with preset ``preset``
     (``division="vccs"``) or cubic cells of ``cell`` metres (``division="grid"``; the preset is unused)."""
-    if division not in DIVISIONS:
-        raise ValueError(f"unknown region division {division!r}; valid: {', '.join(DIVISIONS)}")
-    if preset not in VCCS_PRESETS:
-        raise ValueError(f"unknown VCCS preset {preset!r}; valid presets: {', '.join(VCCS_PRESETS)}")
+    _check_division(division)
+    params, _, dropped = _region_params(dataset, preset)
     i = _check_index(dataset, i)
     read = _read or _OneRead(dataset, i)
+    key = region_key(dataset, i, preset, division=division, cell=cell)
     if division == "grid":
-        key = content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "division": "grid",
-                                                  "cell": float(cell)})
         return dataset.cache.get(key, lambda: {"region": grid_regions(read().xyz, cell)})["region"]
-    params = dict(VCCS_PRESETS[preset])
-    params["min_region_voxels"] = default_min_region_voxels(params["voxel_size"], params["seed_size"])
-    use_color = bool(dataset.has_color)
-    if not use_color and params["color_weight"] > 0:
+    if dropped:
         warnings.warn(
-            f"VCCS preset {preset!r} weighs colour ({params['color_weight']}) but the dataset has none:"
-            " using color_weight=0",
+            f"VCCS preset {preset!r} weighs colour ({VCCS_PRESETS[preset]['color_weight']}) but the dataset has"
+            " none: using color_weight=0",
             stacklevel=3,
         )
-        params["color_weight"] = 0.0
-    key = content_key(dataset.source_key(i), {"what": "regions", "version": REGIONS_VERSION, "preset": preset,
-                                              "vccs": params, "color": use_color})
 
     def compute() -> dict[str, np.ndarray]:
         scan = read()
@@ -118,23 +139,36 @@ def scan_region_ids(dataset: _Dataset, i: int, preset: str, *, division: str = "
     return dataset.cache.get(key, compute)["region"]
 
 
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def cue_key(dataset: _Dataset, i: int, k: int = 50, scoring: str = "paper") -> str:
+    """Cache key of scan ``i``'s cues from ``k`` neighbours on the ``scoring`` scale (what ``scan_cues`` reads
+    or writes)."""
+    k = _check_k(k)
+    i = _check_index(dataset, i)
+    options = cue_options(scoring, getattr(dataset, "name", None))
+    return content_key(dataset.source_key(i), {"what": "cues", "version": CUES_VERSION, "k": k,
+                                               "color": bool(dataset.has_color), **options})
+
+
 def scan_cues(dataset: _Dataset, i: int, k: int = 50, scoring: str = "paper", *,
               _read: _OneRead | None = None) -> dict[str, np.ndarray]:
     """``color`` (N,) float32 (zeros when the dataset has no colour) and ``structure`` (N,) float32 of
     scan ``i``, on the ``scoring`` scale, from the k nearest neighbours (cached, read-only)."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    k = _check_k(k)
     i = _check_index(dataset, i)
     options = cue_options(scoring, getattr(dataset, "name", None))
-    use_color = bool(dataset.has_color)
-    key = content_key(dataset.source_key(i), {"what": "cues", "version": CUES_VERSION, "k": int(k),
-                                              "color": use_color, **options})
+    key = cue_key(dataset, i, k, scoring)
 
     read = _read or _OneRead(dataset, i)
 
     def compute() -> dict[str, np.ndarray]:
         scan = read()
-        color, structure = region_features(scan.xyz, _colors(dataset, scan, i), k=int(k), **options)
+        color, structure = region_features(scan.xyz, _colors(dataset, scan, i), k=k, **options)
         return {"color": color, "structure": structure}
 
     return dataset.cache.get(key, compute)
