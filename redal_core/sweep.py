@@ -341,7 +341,7 @@ def prepare_data(configs: Sequence[Mapping[str, Any]], *, regions: bool = True, 
         d = config.dataset
         cues = bool(STRATEGIES.get(config.active.strategy).needs & {"color", "structure"})
         key = repr((d.name, d.root, d.cache_dir, d.generate, d.vccs, d.knn, d.max_train_scans,
-                    config.active.scoring if cues else None))
+                    config.regions.division, config.regions.grid_size, config.active.scoring if cues else None))
         if key in seen:
             continue
         seen.add(key)
