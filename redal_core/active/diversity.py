@@ -136,7 +136,8 @@ def sampled_kmeans(
     n_clusters : M (M = C when C < M, C = the units clustered)
     rng        : a Generator (one integer is drawn from it) or an int seed
     rows       : None (all U units) or (C,) int positions into ``features``; labels come back in that order
-    sample     : units drawn (without replacement, with the seed) for the seeding stage; C if C is smaller
+    sample     : units drawn (without replacement, with the seed) for the seeding stage, at least 3 M;
+                 all C units when C is not larger
     tol        : a Lloyd stage stops once a pass moves at most ``tol`` x its units to another cluster
     max_iter   : at most this many passes per stage
     returns (C,) int64 cluster ids in [0, min(M, C)): each unit's nearest centre in the last pass.
@@ -176,6 +177,7 @@ def _sampled_kmeans(features, rows, m, seed, sample, tol, max_iter) -> np.ndarra
     from redal_core.threads import current_threads
 
     n_units = features.shape[0] if rows is None else rows.shape[0]
+    sample = max(sample, 3 * m)  # a sample too small for M centres would merge units (as MiniBatchKMeans' 3 M)
     gen = np.random.default_rng(seed)
     threads = max(1, current_threads())
     with threadpool_limits(limits=1, user_api="blas"):
