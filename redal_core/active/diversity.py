@@ -36,7 +36,7 @@ KMEANS_TOL: float = 1e-3
 #: ... or after this many passes (per stage: the sample, then every unit).
 KMEANS_MAX_ITER: int = 100
 #: rows per block of the streamed distance / assignment pass (float32 rows gathered from the caller's array)
-_BLOCK_ROWS = 16_384
+_BLOCK_ROWS = 4096
 
 
 def region_features(point_features: np.ndarray, region_ids: np.ndarray, n_regions: int | None = None) -> np.ndarray:
