@@ -32,7 +32,10 @@ KMEANS_EXACT_MAX_UNITS: int = 50_000
 #: ``sampled_kmeans``: k-means++ seeding and a first Lloyd run on a uniform sample of this many units.
 KMEANS_SAMPLE_UNITS: int = 65_536
 #: ``sampled_kmeans``: Lloyd stops once a pass moves at most this share of the units to another cluster ...
-KMEANS_TOL: float = 1e-3
+#: Lloyd's tail is long on network-like features (half the units sit between two near-equal centres): at 2.3M
+#: units a pass still moves 0.3 % after 40 passes, while the ReDAL selection after the pass that moves 0.5 %
+#: (about 20) agrees with the one after 40 passes at Jaccard 0.985 (two seeds agree at about 0.7).
+KMEANS_TOL: float = 5e-3
 #: ... or after this many passes (per stage: the sample, then every unit).
 KMEANS_MAX_ITER: int = 100
 #: rows per block of the streamed distance / assignment pass (float32 rows gathered from the caller's array)
