@@ -9,6 +9,12 @@ The original implementation sorted the features by score but decayed the scores 
 order, so penalties landed on the wrong regions. ``penalize_similar`` takes scores and clusters in
 ANY order, sorts internally, and returns the adjusted scores aligned with its input; the tests check
 that permuting the input permutes the output identically.
+
+k-means at pool scale: up to ``KMEANS_EXACT_MAX_UNITS`` units ``cluster_regions`` is scikit-learn's KMeans, as
+the kit always ran it; a SemanticKITTI pool (2.3M regions, 230k after the paper's trim) goes to
+``sampled_kmeans``, which seeds and runs Lloyd on a sample, then runs Lloyd over every unit in blocks of rows
+(float32, no copy of the caller's features), skipping the units whose nearest centre provably did not change.
+Its labels are a function of the features, rows and seed only (not of the thread count).
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ DEFAULT_DECAY: float = 0.95
 KMEANS_N_INIT: int = 1
 #: Up to this many units ``cluster_regions`` runs scikit-learn's KMeans over all of them (k-means++, n_init 1),
 #: as the kit always did; above it, ``sampled_kmeans`` (seeded on a sample, then Lloyd over every unit).
-#: scikit-learn's k-means++ upcasts float32 distances to float64 block by block and dominates its cost: about
-#: 5 s on one thread at 24,000 units (M = 150), 227 s at 2.3M; ``sampled_kmeans`` takes a few seconds at 230k.
+#: scikit-learn's k-means++ upcasts float32 distances to float64 block by block and dominates its cost, and
+#: KMeans copies its input: at 50,000 units (M = 150 / 400, one thread) both take seconds (3.8 / 13 s vs 3.0 /
+#: 8.3 s), but ReDAL's whole select over 2.3M regions took 424 s and 3.7 GB with scikit-learn, 37 s and 1.4 GB
+#: with ``sampled_kmeans`` (with the SemanticKITTI trim: 29 s / 2.3 GB vs 4.3 s / 1.2 GB; benchmarks/scale.py).
 KMEANS_EXACT_MAX_UNITS: int = 50_000
 #: ``sampled_kmeans``: k-means++ seeding and a first Lloyd run on a uniform sample of this many units.
 KMEANS_SAMPLE_UNITS: int = 65_536
@@ -147,10 +155,12 @@ def sampled_kmeans(
 
     The stages: greedy k-means++ (as scikit-learn's: 2 + ln M candidates per centre, the one that lowers the
     potential most) on the sample; Lloyd on the sample from those centres; Lloyd over all C units from the
-    sample's centres (the first full pass only assigns; later passes count the units that moved). A cluster
-    that empties keeps its centre. Distances are float32 products; sums per cluster float64, added block by
-    block in a fixed order, so the labels do not depend on the thread count (``threads.current_threads``
-    worker threads, BLAS at 1 thread each).
+    sample's centres (the first full pass only assigns; later passes count the units that moved). Each Lloyd
+    pass skips the units whose nearest centre cannot have changed (distance bounds, ``_lloyd``: the answer
+    is plain Lloyd's). A cluster that empties keeps its centre. Distances are float32 products; sums per
+    cluster float64, added block by block in a fixed order, so the labels do not depend on the thread count
+    (``threads.current_threads`` worker threads, BLAS at 1 thread each). Memory beyond the caller's array:
+    the sample's rows, about 40 bytes per unit and a few blocks of rows per thread.
     """
     if not isinstance(features, np.ndarray) or features.ndim != 2:
         raise ValueError(f"features must be a (U, F) array, got {_describe(features)}")
