@@ -85,7 +85,8 @@ def cluster_regions(
 ) -> np.ndarray:
     """k-means cluster index of every unit (or of the units ``rows``).
 
-    features   : (U, F) float, finite (float32 is used as is; nothing (U, F) is copied)
+    features   : (U, F) float, finite where used (the sampled path reads it in blocks and copies nothing (U, F);
+                 the scikit-learn path, at most KMEANS_EXACT_MAX_UNITS units, gathers its rows)
     n_clusters : M; when C < M (C = the units clustered), M = C is used (k-means cannot have more clusters
                  than points), so distinct units get distinct clusters (identical features may still share one)
     rng        : a Generator (one integer is drawn from it as the seed) or an int seed
