@@ -35,6 +35,7 @@ __all__ = [
     "THREAD_ENV",
     "apply_threads",
     "available_cores",
+    "current_threads",
     "holding_threads",
     "resolve_threads",
     "thread_env",
@@ -71,6 +72,27 @@ def resolve_threads(configured: int | None = None, *, jobs: int = 1) -> int:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     return max(1, available_cores() // jobs)
+
+
+def current_threads() -> int:
+    """The thread count in effect for the kit's own CPU work, read without starting any pool.
+
+    numba's count when its pool runs (``apply_threads`` starts it and sets it: a run's count), else
+    ``REDAL_THREADS`` when set, else torch's intra-op count when torch is imported, else the cores
+    (``available_cores``). For code that sizes its own worker threads (``diversity``'s k-means) and holds
+    scikit-learn's OpenMP pool, which loads after ``apply_threads`` ran and so would start at every core.
+    """
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    if parallel is not None and getattr(parallel, "_is_initialized", False):
+        import numba
+
+        return int(numba.get_num_threads())
+    if os.environ.get("REDAL_THREADS", "").strip():
+        return resolve_threads(None)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return int(torch.get_num_threads())
+    return available_cores()
 
 
 def thread_env(threads: int) -> dict[str, str]:

@@ -16,8 +16,10 @@ from redal_core.active.strategies import (
     STRATEGIES,
     Selection,
     StrategyParams,
+    _take_ranked,
     get_strategy,
     take_budget,
+    top_by_score,
 )
 from redal_core.active.units import UnitTable, scan_unit_rows
 
@@ -403,3 +405,96 @@ def test_every_strategy_runs_rounds_through_units_and_label_state(name):
         assert added == sel.total_points >= budget
         assert state.labeled_points == before + added
         assert state.last_round == r
+
+
+# ------------------------------------------------------------------------------------ selection at scale
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=0, max_size=40), st.integers(0, 45))
+def test_top_by_score_is_the_stable_sort_prefix(values, k):
+    score = np.array(values, dtype=np.float64) / 3.0  # many ties
+    np.testing.assert_array_equal(top_by_score(score, k), np.argsort(-score, kind="stable")[:k])
+
+
+def _reference_take(score, adjusted, points, budget):
+    """The ranking as first written: every candidate sorted (kept by adjusted, then trimmed by score)."""
+    kept = np.isfinite(adjusted)
+    first, rest = np.flatnonzero(kept), np.flatnonzero(~kept)
+    order = np.concatenate([first[np.argsort(-adjusted[first], kind="stable")],
+                            rest[np.argsort(-score[rest], kind="stable")]])
+    return take_budget(order, points, budget)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 40), st.floats(0, 1), st.integers(0, 3000), st.integers(0, 2**16))
+def test_trimmed_ranking_sorts_the_rest_only_when_needed_and_takes_the_same(n, kept_share, budget, seed):
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, 5, n).astype(np.float64)
+    adjusted = np.where(rng.random(n) < kept_share, score * rng.random(n), np.nan)
+    points = rng.integers(1, 200, n)
+    taken, exhausted = _take_ranked(score, adjusted, points, budget)
+    ref_taken, ref_exhausted = _reference_take(score, adjusted, points, budget)
+    np.testing.assert_array_equal(taken, ref_taken)
+    assert exhausted == ref_exhausted
+
+
+def _big_region_table(n: int, dim: int, seed: int = 0) -> UnitTable:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(40, dim)).astype(np.float32)
+    features = centres[rng.integers(0, 40, n)]
+    features += rng.standard_normal((n, dim), dtype=np.float32)
+    labeled = rng.random(n) < 0.05
+    points = rng.integers(1, 500, n)
+    points[labeled] = 0
+    return UnitTable(
+        scan=np.arange(n, dtype=np.int64) // 100, region=np.arange(n, dtype=np.int64) % 100,
+        points=points.astype(np.int64), labeled=labeled,
+        stats={"entropy": rng.random(n), "color": np.zeros(n), "structure": rng.random(n) * 0.1},
+        features=features,
+    )
+
+
+@pytest.mark.parametrize("trim_top", [None, 0.3])
+@pytest.mark.parametrize("exact_max", [None, 0])  # scikit-learn, then the sampled path for every size
+def test_diversity_reads_the_candidate_rows_in_place(monkeypatch, trim_top, exact_max):
+    from redal_core.active import diversity
+
+    if exact_max is not None:
+        monkeypatch.setattr(diversity, "KMEANS_EXACT_MAX_UNITS", exact_max)
+    table = _big_region_table(3000, 8)
+    features = table.features.copy()
+    features[table.labeled] = np.nan  # rows that are not candidates are never read
+    table = UnitTable(scan=table.scan, region=table.region, points=table.points, labeled=table.labeled,
+                      stats=table.stats, features=features)
+    params = StrategyParams(alpha=1.0, beta=0.0, gamma=0.05, clusters=12, trim_top=trim_top)
+    budget = int(0.05 * table.points.sum())
+    sel = get_strategy("ReDAL").select(table, budget_points=budget, rng=np.random.default_rng(3), params=params)
+    # the same as selecting from a table that holds only the candidates (what the code did by copying them)
+    only = table.take(table.candidates())
+    again = get_strategy("ReDAL").select(only, budget_points=budget, rng=np.random.default_rng(3), params=params)
+    assert sel.to_frame().equals(again.to_frame())
+    assert (sel.cluster >= 0).all() and len(sel) > 0
+
+
+@pytest.mark.parametrize("trim_top", [None, 0.1])
+def test_large_selection_copies_no_features(monkeypatch, trim_top):
+    """ReDAL's select over 100,000 regions x 96 features (above KMEANS_EXACT_MAX_UNITS: the sampled path)
+    allocates well under one copy of the (U, F) features (numpy's allocations are traced by tracemalloc):
+    what it holds is per-unit vectors, blocks of rows and the sample (cut to 8,192 units here, so that it is
+    as small a share of this table as the default 65,536 is of a SemanticKITTI pool)."""
+    import tracemalloc
+
+    from redal_core.active import diversity
+
+    monkeypatch.setattr(diversity, "KMEANS_SAMPLE_UNITS", 8192)
+    table = _big_region_table(100_000, 96)
+    params = StrategyParams(alpha=1.0, beta=0.0, gamma=0.05, clusters=20, trim_top=trim_top)
+    budget = int(0.01 * table.points.sum())
+    get_strategy("ReDAL").select(table.take(np.arange(2000)), budget_points=1000, rng=0, params=params)  # imports
+    tracemalloc.start()
+    try:
+        sel = get_strategy("ReDAL").select(table, budget_points=budget, rng=0, params=params)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sel.total_points >= budget
+    assert peak < 0.5 * table.features.nbytes, (peak, table.features.nbytes)

@@ -93,6 +93,43 @@ def test_apply_threads_holds_every_pool_and_the_report_says_so():
     assert report["openmp_blas"] and set(report["openmp_blas"].values()) == {1}
 
 
+def test_current_threads_and_scikit_learn_loaded_after_apply_threads():
+    """current_threads reads the applied count without starting a pool; scikit-learn, imported after
+    apply_threads (its OpenMP runtime then starts at every core), is held at that count inside the fit."""
+    proc = _python(
+        """
+        import json, os, sys
+        import numpy as np
+        from redal_core.threads import available_cores, current_threads
+        first = current_threads()                      # nothing started: the cores
+        os.environ["REDAL_THREADS"] = "3"
+        second = current_threads()                     # REDAL_THREADS
+        started = "numba.np.ufunc.parallel" in sys.modules and sys.modules["numba.np.ufunc.parallel"]._is_initialized
+        import torch
+        from redal_core.threads import apply_threads
+        apply_threads(1)
+        third = current_threads()                      # the applied count wins over REDAL_THREADS
+        from sklearn.cluster import KMeans
+        from threadpoolctl import threadpool_info
+        seen = []
+        fit_predict = KMeans.fit_predict
+        def recording(self, *a, **k):
+            seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+            return fit_predict(self, *a, **k)
+        KMeans.fit_predict = recording
+        from redal_core.active.diversity import cluster_regions
+        cluster_regions(np.random.default_rng(0).normal(size=(60, 3)), 3, 0)
+        print(json.dumps([first == available_cores(), second, bool(started), third, seen]))
+        """,
+        env_extra={"NUMBA_THREADING_LAYER": "omp"},
+        drop=("REDAL_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, second, started, third, seen = json.loads(proc.stdout.splitlines()[-1])
+    assert first and second == 3 and not started and third == 1
+    assert seen and set(seen) == {1}, seen
+
+
 def test_a_resume_at_another_thread_count_warns_naming_both(tmp_path):
     from redal_core.active.environment import check_resume_threads
 

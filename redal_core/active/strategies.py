@@ -193,8 +193,8 @@ class Strategy:
         if ruled:
             taken, exhausted = ruled[0]
         else:
-            order = _ranking(np.asarray(score, np.float64), np.asarray(adjusted, np.float64))
-            taken, exhausted = take_budget(order, table.points[idx], int(budget_points))
+            taken, exhausted = _take_ranked(np.asarray(score, np.float64), np.asarray(adjusted, np.float64),
+                                            table.points[idx], int(budget_points))
         trimmed = ~np.isfinite(np.asarray(adjusted, np.float64))
         if trimmed.any() and trimmed[taken].any():
             kept = ~trimmed
@@ -223,16 +223,22 @@ class Strategy:
         )
 
 
-def _ranking(score: np.ndarray, adjusted: np.ndarray) -> np.ndarray:
-    """Candidate positions best first: by descending adjusted score (ties: table order); candidates left
-    out of the diversity step (adjusted NaN: trimmed) follow, by descending raw score."""
+def _take_ranked(score: np.ndarray, adjusted: np.ndarray, points: np.ndarray, budget: int) -> tuple[np.ndarray, bool]:
+    """``take_budget`` over the candidates ranked best first: by descending adjusted score (ties: table
+    order); candidates left out of the diversity step (adjusted NaN: trimmed) follow, by descending raw
+    score. The trimmed-out ones are ranked only when the kept ones do not reach the budget."""
     kept = np.isfinite(adjusted)
     if kept.all():
-        return np.argsort(-adjusted, kind="stable")
+        return take_budget(np.argsort(-adjusted, kind="stable"), points, budget)
     first = np.flatnonzero(kept)
+    first = first[np.argsort(-adjusted[first], kind="stable")]
+    taken, exhausted = take_budget(first, points, budget)
+    if not exhausted:
+        return taken, False
     rest = np.flatnonzero(~kept)
-    return np.concatenate([first[np.argsort(-adjusted[first], kind="stable")],
-                           rest[np.argsort(-score[rest], kind="stable")]])
+    rest = rest[np.argsort(-score[rest], kind="stable")]
+    more, exhausted = take_budget(rest, points, budget - int(points[first].sum()))
+    return np.concatenate([first, more]), exhausted
 
 
 def take_budget(order: np.ndarray, points: np.ndarray, budget_points: int) -> tuple[np.ndarray, bool]:
@@ -297,17 +303,38 @@ def _eq4(table, cand, params) -> np.ndarray:
 
 def _with_diversity(score, table, cand, rng, params):
     """k-means over the candidates' features, then Algorithm 1 on their scores; with ``trim_top`` only
-    the top fraction by score is clustered and penalized (the rest get adjusted NaN and cluster -1)."""
-    features = table.features[cand]
+    the top fraction by score is clustered and penalized (the rest get adjusted NaN and cluster -1).
+
+    The candidates' features are read in place (``cluster_regions(rows=...)``): no (C, F) copy."""
+    rows = np.flatnonzero(cand)
     if params.trim_top is None:
-        clusters = cluster_regions(features, params.clusters, rng)
+        clusters = cluster_regions(table.features, params.clusters, rng, rows=rows)
         return score, penalize_similar(score, clusters, params.decay), clusters
-    keep = np.argsort(-score, kind="stable")[: max(1, int(params.trim_top * score.size))]
+    keep = top_by_score(score, max(1, int(params.trim_top * score.size)))
     adjusted = np.full(score.shape, np.nan)
     cluster = np.full(score.shape, -1, dtype=np.int64)
-    cluster[keep] = cluster_regions(features[keep], params.clusters, rng)
+    cluster[keep] = cluster_regions(table.features, params.clusters, rng, rows=rows[keep])
     adjusted[keep] = penalize_similar(score[keep], cluster[keep], params.decay)
     return score, adjusted, cluster
+
+
+def top_by_score(score: np.ndarray, k: int) -> np.ndarray:
+    """The k highest scores' positions, best first (ties: lower position first).
+
+    score : (C,) float, no NaN; k : int >= 0
+    returns (min(k, C),) int64, equal to ``np.argsort(-score, kind="stable")[:k]`` but sorting only those k
+    (a partition finds the k-th score first): O(C + k log k) instead of O(C log C).
+    """
+    neg = -np.asarray(score, dtype=np.float64)
+    if k >= neg.size:
+        return np.argsort(neg, kind="stable")
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    kth = np.partition(neg, k - 1)[k - 1]
+    better = np.flatnonzero(neg < kth)
+    tied = np.flatnonzero(neg == kth)[: k - better.size]
+    chosen = np.sort(np.concatenate([better, tied]))
+    return chosen[np.argsort(neg[chosen], kind="stable")]
 
 
 def _coreset(table, cand, budget, rng, params):
