@@ -1,8 +1,8 @@
 """Per-point region-information cues of ReDAL (Sec. 3.2): colour discontinuity and structural complexity.
 
 Both come from the k nearest neighbours of every point (k = 50 in the paper, supplementary A.2), found
-once with scipy's ``cKDTree`` (numba's thread count) in chunks of rows, so memory stays bounded (about 30 MB per
-chunk) for scans of millions of points:
+once by ``redal_core.regions.knn`` (an exact grid search in numba, fused with the cues, so no (N, k) index
+array is stored):
 
 * colour discontinuity (Eq. 2, per point): the mean over the k neighbours j of ``||I_i - I_j||_1``, with
   colours scaled to [0, 1] (so values lie in [0, 3]);
@@ -10,24 +10,19 @@ chunk) for scans of millions of points:
   ``l0 <= l1 <= l2`` of the covariance of the point and its k neighbours (0 on a plane, 1/3 for isotropic
   scatter).
 
-The neighbours of point i are the k + 1 nearest points with i itself removed (when duplicates crowd i out
-of that list, the farthest one is removed instead). A region's score is the mean over its points.
+The neighbours of point i are its k nearest OTHER points, ranked by squared distance (float64) and, among
+equidistant points (duplicates of i included), by smaller index. A region's score is the mean over its points.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 
-import numba
 import numpy as np
-from scipy.spatial import cKDTree
 
-from redal_core.threads import holding_threads
+from redal_core.regions.knn import knn_features
 
 __all__ = ["color_discontinuity", "region_features", "surface_variation"]
-
-_CHUNK_ROWS = 1 << 16
 
 
 def region_features(
@@ -99,95 +94,9 @@ def _check(xyz, rgb, k) -> tuple[np.ndarray, np.ndarray | None, int]:
 
 def _features(xyz, rgb, k, *, want_color: bool, want_structure: bool) -> tuple[np.ndarray, np.ndarray]:
     n = xyz.shape[0]
-    color = np.zeros(n, np.float32)
-    structure = np.zeros(n, np.float32)
     if k == 0:  # a single point: no neighbours, no discontinuity, no variation
-        return color, structure
-    tree = cKDTree(xyz)
-    colors = rgb if rgb is not None else np.zeros((1, 3), np.uint8)
-    with holding_threads():  # numba's pool start-up must not move torch's thread count (issue 9)
-        for start in range(0, n, _CHUNK_ROWS):
-            stop = min(start + _CHUNK_ROWS, n)
-            _, idx = tree.query(xyz[start:stop], k=k + 1, workers=numba.get_num_threads())
-            _chunk_features(
-                xyz, colors, idx, start, want_color, want_structure, color[start:stop], structure[start:stop]
-            )
-    return color, structure
-
-
-@numba.njit(cache=True, parallel=True)
-def _chunk_features(xyz, rgb, idx, start, want_color, want_structure, color_out, structure_out):
-    m, kk = idx.shape
-    for r in numba.prange(m):
-        i = start + r
-        if want_color:
-            skip = kk - 1  # drop the farthest unless the point itself is in its list
-            for j in range(kk):
-                if idx[r, j] == i:
-                    skip = j
-                    break
-            acc = 0.0
-            for j in range(kk):
-                if j == skip:
-                    continue
-                q = idx[r, j]
-                for c in range(3):
-                    acc += abs(np.float64(rgb[i, c]) - np.float64(rgb[q, c]))
-            color_out[r] = acc / (255.0 * (kk - 1))
-        if want_structure:
-            mx = 0.0
-            my = 0.0
-            mz = 0.0
-            for j in range(kk):
-                q = idx[r, j]
-                mx += xyz[q, 0]
-                my += xyz[q, 1]
-                mz += xyz[q, 2]
-            mx /= kk
-            my /= kk
-            mz /= kk
-            cxx = 0.0
-            cxy = 0.0
-            cxz = 0.0
-            cyy = 0.0
-            cyz = 0.0
-            czz = 0.0
-            for j in range(kk):
-                q = idx[r, j]
-                dx = xyz[q, 0] - mx
-                dy = xyz[q, 1] - my
-                dz = xyz[q, 2] - mz
-                cxx += dx * dx
-                cxy += dx * dy
-                cxz += dx * dz
-                cyy += dy * dy
-                cyz += dy * dz
-                czz += dz * dz
-            structure_out[r] = _variation(cxx, cxy, cxz, cyy, cyz, czz)
-
-
-@numba.njit(cache=True, inline="always")
-def _variation(a00, a01, a02, a11, a12, a22):
-    """Smallest eigenvalue over the trace of a symmetric positive semi-definite 3x3 matrix (closed form)."""
-    trace = a00 + a11 + a22
-    if trace <= 0.0:
-        return 0.0
-    q = trace / 3.0
-    off = a01 * a01 + a02 * a02 + a12 * a12
-    b00 = a00 - q
-    b11 = a11 - q
-    b22 = a22 - q
-    p2 = b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * off
-    if p2 <= 1e-30 * trace * trace:  # isotropic: three equal eigenvalues
-        return 1.0 / 3.0
-    p = math.sqrt(p2 / 6.0)
-    det = (
-        b00 * (b11 * b22 - a12 * a12)
-        - a01 * (a01 * b22 - a12 * a02)
-        + a02 * (a01 * a12 - b11 * a02)
-    )
-    half = det / (2.0 * p * p * p)
-    half = min(1.0, max(-1.0, half))
-    phi = math.acos(half) / 3.0
-    smallest = q + 2.0 * p * math.cos(phi + 2.0 * math.pi / 3.0)
-    return min(1.0 / 3.0, max(0.0, smallest / trace))
+        return np.zeros(n, np.float32), np.zeros(n, np.float32)
+    colors = np.asarray(rgb, np.float64) if want_color and rgb is not None else None
+    l1_all, _, structure = knn_features(xyz, colors, k, want_structure=want_structure)
+    color = np.zeros(n, np.float32) if colors is None else (l1_all / (255.0 * k)).astype(np.float32)
+    return color, structure.astype(np.float32)
