@@ -182,6 +182,14 @@ def test_both_scales_equal_a_brute_force_exact_reference(k):
         np.testing.assert_array_equal(color_discontinuity(xyz, rgb, k=k, scale="official"), color_o)
 
 
+def test_exact_lists_with_far_outliers():
+    # a few points a million and 10^12 times farther than the cloud's size: clamped into the grid's edge
+    rng = np.random.default_rng(10)
+    xyz = np.concatenate([rng.normal(size=(1500, 3)), [[1e6, 0, 0], [1e6, 1, 0], [-1e12, 5, 5]]])
+    for k in (1, 20):
+        np.testing.assert_array_equal(knn_indices(xyz, k), _exact_lists(xyz, k))
+
+
 def test_official_scale_on_a_planted_edge():
     # a line whose spacing grows slowly: the neighbours of j are j-1, j+1, j-2, j+2 (left first), no ties
     j = np.arange(20.0)

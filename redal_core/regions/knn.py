@@ -7,9 +7,10 @@ reference the tests hold this module to).
 
 The search is a multi-level grid in numba:
 
-1. the coordinates are quantized to a 2**20 grid over the bounding cube and the points sorted by the
-   Morton code of their cell, so that a cell of any level ``l`` (``2**l`` grid steps wide) is a contiguous
-   run of the sorted points, found by binary search on the codes;
+1. the coordinates are quantized to a 2**20 grid over the bounding cube (over the bulk of the points
+   when a few far outliers would stretch it: ``_grid_box``) and the points sorted by the Morton code of
+   their cell, so that a cell of any level ``l`` (``2**l`` grid steps wide) is a contiguous run of the
+   sorted points, found by binary search on the codes;
 2. a walk down the implicit octree cuts the points into groups: a child cell is refined while the 3x3x3
    block of cells of its own level around it holds at least ``_BLOCK_FACTOR * (k + 1)`` points;
    otherwise its points form a group that reads the 3x3x3 block of its parent's level (which does), so a
@@ -41,6 +42,7 @@ _TOP = _BITS
 _BLOCK_FACTOR = 4  # a group's block holds at least this many times k + 1 candidates
 _GUESS = 1.2  # first bound tried: the previous point's k-th squared distance times this
 _CHUNK_GROUPS = 64  # groups per parallel task (fixed, so results do not depend on the thread count)
+_OUTLIER_SPAN = 1000.0  # a bounding box this many times wider than the bulk of the points: outliers
 _SAFETY = 1e-9  # relative slack of the boundary test against rounding in the quantization
 
 
@@ -97,8 +99,7 @@ class _Grid:
     """The sorted points and their group decomposition (step 1 and 2 of the module docstring)."""
 
     def __init__(self, xyz: np.ndarray, k: int):
-        lo = xyz.min(axis=0)
-        extent = float((xyz.max(axis=0) - lo).max())
+        lo, extent = _grid_box(xyz)
         step = extent / ((1 << _BITS) - 1) if extent > 0 else 1.0
         q, keys = _quantize(xyz, lo, 1.0 / step)
         order = np.argsort(keys, kind="stable")
@@ -109,6 +110,22 @@ class _Grid:
         self.lo = lo.astype(np.float64)
         self.step = step
         self.groups = _make_groups(self.keys, self.q, _BLOCK_FACTOR * (k + 1))
+
+
+def _grid_box(xyz: np.ndarray) -> tuple[np.ndarray, float]:
+    """(lo (3,), extent) of the quantization cube: the bounding box, or, when a few far outliers make it
+    more than ``_OUTLIER_SPAN`` times wider than the bulk of the points (a sample's 0.1 .. 99.9 %
+    quantiles), a box around the bulk; points outside it are clamped into its boundary cells, which keeps
+    the boundary proof valid (a clamped point is at least as far from any block as its cell) and the cells
+    small where the points are."""
+    lo = xyz.min(axis=0)
+    extent = float((xyz.max(axis=0) - lo).max())
+    sample = xyz[:: max(1, xyz.shape[0] // 4096)]
+    q_lo, q_hi = np.quantile(sample, [0.001, 0.999], axis=0)
+    bulk = float((q_hi - q_lo).max())
+    if bulk > 0 and extent > _OUTLIER_SPAN * bulk:
+        return q_lo - bulk, 3.0 * bulk
+    return lo, extent
 
 
 def _solve(grid, colors, k, idx, l1_all, l1_far, structure, *, want_structure, store):
