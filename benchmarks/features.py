@@ -10,14 +10,15 @@ drift in the machine's load hits them alike; one numba / OpenMP thread by defaul
 * before: a faithful copy of the previous ``redal_core.regions.features`` (scipy cKDTree, k + 1 neighbours
   queried in chunks of 65,536 rows, then a numba kernel per chunk);
 * candidates measured while choosing the new implementation: cKDTree with ``balanced_tree=False,
-  compact_nodes=False``, the same with the points in Morton order (better cache locality), pykdtree, and
-  open3d's ``estimate_covariances`` (structure only); pykdtree and open3d are not dependencies of the kit:
-  they are measured when importable and reported as missing otherwise;
+  compact_nodes=False`` and the points in Morton order (better cache locality; ``--all`` adds the same
+  tree without the reordering, no faster than before: x1.05 on the scans, x1.10 on the room), pykdtree,
+  and open3d's ``estimate_covariances`` (structure only); pykdtree and open3d are not dependencies of
+  the kit: they are measured when importable and reported as missing otherwise;
 * now: ``redal_core.regions.features.region_features`` (the exact grid k-NN of ``regions/knn.py``, fused
   with the cues).
 
-It takes about two minutes on an idle two-core machine without the optional libraries (four with them;
-``--repeats`` and ``--room-points`` shorten it). Columns: wall-clock and CPU seconds (``time.process_time``; the CPU time is the steadier one on a shared
+On the kit's two-core machines it took 264 s without the optional libraries and 634 s with them and
+``--all`` (``--repeats`` and ``--room-points`` shorten it). Columns: wall-clock and CPU seconds (``time.process_time``; the CPU time is the steadier one on a shared
 machine), the ratio before / candidate of each, and the largest |difference| of the candidate's outputs
 from the before's. The new implementation breaks ties among equidistant neighbours by index, where cKDTree
 breaks them arbitrarily: for every point whose output differs from the before's by more than 1e-6 it
@@ -212,11 +213,11 @@ def now(xyz, rgb):
     return region_features(xyz, rgb, k=K)
 
 
-def candidates() -> list[tuple[str, Callable | None, str]]:
-    """(name, function or None when missing, note)."""
+def candidates(every: bool) -> list[tuple[str, Callable | None, str]]:
+    """(name, function or None when missing, note); ``every`` adds the candidates that lost to another."""
     return [
         ("before: cKDTree + numba kernel", before, ""),
-        ("cKDTree unbalanced, not compact", unbalanced, ""),
+        *([("cKDTree unbalanced, not compact", unbalanced, "")] if every else []),
         ("cKDTree unbalanced, Morton order", unbalanced_morton, ""),
         ("pykdtree + numba kernel", pykdtree if PyKDTree is not None else None, "pip install pykdtree"),
         ("open3d estimate_covariances", open3d_covariances if open3d is not None else None,
@@ -287,12 +288,14 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per candidate and input (median)")
     parser.add_argument("--room-points", type=int, default=1_000_000, help="points of the synthetic room")
     parser.add_argument("--threads", type=int, default=1, help="numba / OpenMP threads (default 1)")
+    parser.add_argument("--all", action="store_true",
+                        help="also cKDTree unbalanced without Morton order (no faster than before)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     apply_threads(args.threads)
-    table = candidates()
+    table = candidates(args.all)
     print(f"k = {K}; {args.repeats} runs per candidate, medians; {args.threads} thread(s) "
-          f"(numba {numba.get_num_threads()}); numba layer chosen at first parallel call")
+          f"(numba {numba.get_num_threads()})")
     for name, function, note in table:
         if function is None:
             print(f"  {name}: not measured ({note})")
@@ -303,6 +306,7 @@ def main(argv=None) -> int:
         if function is not None:
             function(warm, warm_rgb)
             function(warm, None)
+    print(f"numba threading layer: {numba.threading_layer()}")
     summary: dict[str, list[tuple[str, float, float, float, float, float]]] = {name: [] for name, _, _ in table}
     for label, xyz, rgb in inputs(args.room_points):
         times = {name: [] for name, _, _ in table}
