@@ -14,7 +14,15 @@ from scipy.spatial import cKDTree
 from redal_core.data.cache import ScanCache
 from redal_core.regions import scan_regions
 from redal_core.regions.cached import cue_key, region_key, scan_cues, scan_region_ids
-from redal_core.regions.features import color_discontinuity, region_features, surface_variation
+from redal_core.regions.features import (
+    OFFICIAL_COLOR_CLIP,
+    OFFICIAL_K,
+    OFFICIAL_STRUCTURE_CLIP,
+    color_discontinuity,
+    region_features,
+    surface_variation,
+)
+from redal_core.regions.knn import knn_indices
 from redal_core.regions.vccs import VCCS_PRESETS, vccs
 
 
@@ -117,6 +125,167 @@ def test_small_clouds_and_bad_inputs():
         color_discontinuity(np.zeros((4, 3)), np.full((4, 3), -1.0))
     with pytest.raises(ValueError, match="non-finite"):
         surface_variation(np.full((4, 3), np.inf))
+
+
+def _exact_lists(xyz: np.ndarray, k: int) -> np.ndarray:
+    """(N, k + 1) brute force in float64: the point itself, then the others by (squared distance, index)."""
+    xyz = np.asarray(xyz, np.float64)
+    out = np.empty((len(xyz), k + 1), np.int64)
+    for i in range(len(xyz)):
+        d2 = ((xyz - xyz[i]) ** 2).sum(axis=1)
+        d2[i] = -1.0
+        out[i] = np.lexsort((np.arange(len(xyz)), d2))[: k + 1]
+    return out
+
+
+def _exact_reference(xyz, rgb, k):
+    """Both colour scales and surface variation from the brute-force lists, with numpy's eigvalsh."""
+    lists = _exact_lists(xyz, k)
+    colors = np.asarray(rgb, np.float64) / 255.0
+    paper, official, structure = [], [], []
+    for i, row in enumerate(lists):
+        diff = np.abs(colors[row] - colors[i])  # row[0] == i contributes 0
+        paper.append(diff[1:].sum(axis=1).mean())  # the k nearest others, L1 over channels
+        official.append(min(diff[:k].mean(), 0.1))  # i and its k - 1 nearest others, 3 channels
+        eig = np.linalg.eigvalsh(np.cov(xyz[row].T, bias=True))
+        structure.append(eig[0] / eig.sum() if eig.sum() > 0 else 0.0)
+    return lists, np.array(paper), np.array(official), np.array(structure)
+
+
+def _clouds():
+    """Clouds whose exact lists need the tie rule: duplicates with other colours, a lattice, LiDAR-like."""
+    rng = np.random.default_rng(5)
+    plain = rng.normal(size=(500, 3))
+    base = rng.uniform(-1, 1, size=(300, 3))
+    dup = np.concatenate([base, base[:80], base[:40], np.repeat(base[7:8], 70, axis=0)])  # 70 > k + 1 copies
+    lattice = np.stack(np.meshgrid(*[np.arange(7.0)] * 3, indexing="ij"), axis=-1).reshape(-1, 3) * 0.25
+    lattice = np.concatenate([lattice, lattice[::5]])  # equidistant neighbours and duplicates
+    # density falling with range as in a LiDAR sweep: blocks of many levels, boundary retries
+    direction = rng.normal(size=(2500, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    sweep = direction * np.exp(rng.uniform(0, np.log(80.0), size=(2500, 1)))
+    sweep[:, 2] *= 0.1
+    for xyz in (plain, dup, lattice, sweep):
+        yield xyz, rng.integers(0, 256, size=xyz.shape).astype(np.uint8)
+
+
+@pytest.mark.parametrize("k", [1, 7, 50])
+def test_both_scales_equal_a_brute_force_exact_reference(k):
+    for xyz, rgb in _clouds():
+        lists, paper, official, structure = _exact_reference(xyz, rgb, k)
+        np.testing.assert_array_equal(knn_indices(xyz, k), lists)
+        color, struct = region_features(xyz, rgb, k=k)
+        np.testing.assert_allclose(color, paper, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(struct, structure, rtol=0, atol=1e-6)
+        color_o, struct_o = region_features(xyz, rgb, k=k, scale="official")
+        np.testing.assert_allclose(color_o, official, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(struct_o, struct)  # the scale changes the colour cue only
+        np.testing.assert_array_equal(color_discontinuity(xyz, rgb, k=k, scale="official"), color_o)
+
+
+def test_exact_lists_with_far_outliers():
+    # a few points a million and 10^12 times farther than the cloud's size: clamped into the grid's edge
+    rng = np.random.default_rng(10)
+    xyz = np.concatenate([rng.normal(size=(1500, 3)), [[1e6, 0, 0], [1e6, 1, 0], [-1e12, 5, 5]]])
+    for k in (1, 20):
+        np.testing.assert_array_equal(knn_indices(xyz, k), _exact_lists(xyz, k))
+
+
+def test_official_scale_on_a_planted_edge():
+    # a line whose spacing grows slowly: the neighbours of j are j-1, j+1, j-2, j+2 (left first), no ties
+    j = np.arange(20.0)
+    xyz = np.c_[j + 0.001 * j**2, np.zeros(20), np.zeros(20)]
+    a, b = np.array([100, 50, 0]), np.array([110, 40, 6])  # L1 distance 26 (0..255 units)
+    rgb = np.where(j[:, None] < 10, a, b).astype(np.uint8)
+    k = 4
+    paper = color_discontinuity(xyz, rgb, k=k)
+    official = color_discontinuity(xyz, rgb, k=k, scale="official")
+    step = 26 / 255
+    # paper: mean over the 4 others of the L1 difference
+    expected_paper = np.zeros(20)
+    expected_paper[[8, 11]] = step / 4  # 8 sees 10 only (7, 9, 6, 10); 11 sees 9 only (10, 12, 9, 13)
+    expected_paper[[9, 10]] = 2 * step / 4  # 9 sees 10 and 11; 10 sees 9 and 8
+    np.testing.assert_allclose(paper, expected_paper, atol=1e-7)
+    # official: the mean over the point and its 3 nearest others (j-1, j+1, j-2) and the 3 channels
+    expected_official = np.zeros(20)
+    expected_official[9] = step / (4 * 3)  # itself, 8, 10, 7
+    expected_official[10] = 2 * step / (4 * 3)  # itself, 9, 11, 8
+    expected_official[11] = step / (4 * 3)  # itself, 10, 12, 9
+    # 8: itself, 7, 9, 6 -> 0 (10, its 4th other, is left out); 12: itself, 11, 13, 10 -> 0
+    np.testing.assert_allclose(official, expected_official, atol=1e-7)
+    # black against white: 1.5 on the paper scale, 0.25 officially, clipped to 0.1
+    rgb = np.where(j[:, None] < 10, 0, 255).repeat(3, axis=1).astype(np.uint8)
+    paper = color_discontinuity(xyz, rgb, k=k)
+    official = color_discontinuity(xyz, rgb, k=k, scale="official")
+    assert paper[9] == pytest.approx(1.5)
+    assert official[9] == official[10] == np.float32(OFFICIAL_COLOR_CLIP)  # 0.25 and 0.5 before the clip
+    assert official[8] == 0.0 and official.max() == np.float32(0.1)
+
+
+def test_official_colour_is_zero_on_uniform_colour_and_clipped_everywhere():
+    rng = np.random.default_rng(6)
+    xyz = rng.uniform(-1, 1, size=(3000, 3))
+    rgb = np.tile(np.array([[90, 140, 10]], np.uint8), (3000, 1))
+    np.testing.assert_array_equal(color_discontinuity(xyz, rgb, scale="official"), 0.0)
+    rgb = rng.integers(0, 256, size=(3000, 3)).astype(np.uint8)  # random colours: nearly all above 0.1
+    official = color_discontinuity(xyz, rgb, k=OFFICIAL_K, scale="official")
+    assert official.max() == np.float32(0.1) and (official == np.float32(0.1)).mean() > 0.99
+    # below the clip, the official value is the paper's over the point's k - 1 nearest others, / (3 k)
+    dim = (rgb // 16).astype(np.uint8)
+    lists = knn_indices(xyz, 10)
+    expected = np.abs(dim[lists[:, :10]].astype(float) - dim[:, None, :]).sum(axis=(1, 2)) / (255 * 3 * 10)
+    np.testing.assert_allclose(color_discontinuity(xyz, dim, k=10, scale="official"),
+                               np.minimum(expected, 0.1), atol=1e-7)
+
+
+def test_structure_clip():
+    rng = np.random.default_rng(7)
+    xyz = rng.uniform(-1, 1, size=(4000, 3))  # isotropic: values near 1/3
+    raw = surface_variation(xyz)
+    clipped = surface_variation(xyz, structure_clip=OFFICIAL_STRUCTURE_CLIP["semantickitti"])
+    np.testing.assert_array_equal(clipped, np.minimum(raw, np.float32(0.1)))
+    assert clipped.max() == np.float32(0.1) and raw.max() > 0.3
+    assert OFFICIAL_STRUCTURE_CLIP["s3dis"] is None
+    np.testing.assert_array_equal(surface_variation(xyz, structure_clip=None), raw)
+    color, structure = region_features(xyz, None, structure_clip=0.05)
+    np.testing.assert_array_equal(structure, np.minimum(raw, np.float32(0.05)))
+    assert (color == 0).all()
+    flat = np.c_[rng.uniform(size=(3000, 2)), np.zeros(3000)]  # a plane stays 0 under any clip
+    assert (surface_variation(flat, structure_clip=0.1) < 1e-6).all()
+
+
+def test_scale_and_clip_are_validated():
+    xyz = np.random.default_rng(8).normal(size=(20, 3))
+    rgb = np.zeros((20, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"scale must be one of 'paper', 'official', got 'Official'"):
+        region_features(xyz, rgb, k=4, scale="Official")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        color_discontinuity(xyz, rgb, k=4, scale=None)
+    for bad in (0, -0.1, float("nan"), float("inf"), True, "0.1"):
+        with pytest.raises(ValueError, match="structure_clip must be None or a float > 0"):
+            region_features(xyz, rgb, k=4, structure_clip=bad)
+        with pytest.raises(ValueError, match="structure_clip must be None or a float > 0"):
+            surface_variation(xyz, k=4, structure_clip=bad)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba's pool has one thread")
+    rng = np.random.default_rng(9)
+    xyz = rng.normal(size=(20000, 3)) * [10, 10, 1]
+    rgb = rng.integers(0, 256, size=(20000, 3)).astype(np.uint8)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = region_features(xyz, rgb)
+        numba.set_num_threads(2)
+        two = region_features(xyz, rgb)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
 
 
 class _FakeDataset:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from redal_core.data.cache import ScanCache, content_key
-from redal_core.regions.features import region_features
+from redal_core.regions.features import OFFICIAL_STRUCTURE_CLIP, region_features
 from redal_core.regions.grid import ANNOTATOR_CELL, grid_regions
 from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
 
@@ -30,13 +30,11 @@ __all__ = ["CUES_VERSION", "DIVISIONS", "REGIONS_VERSION", "SCORINGS", "cue_key"
 #: Bumped whenever the region code changes its output, so old cache entries are not reused.
 REGIONS_VERSION = 2
 #: Bumped whenever the cue code changes its output.
-CUES_VERSION = 1
+CUES_VERSION = 2  # 2: the exact grid k-NN (neighbours of equidistant points may differ from cKDTree's)
 #: Scales of the cues (``active.scoring``).
 SCORINGS = ("official", "paper")
 #: Region divisions (``regions.division``).
 DIVISIONS = ("vccs", "grid")
-#: The official code clips surface variation at 0.1 on SemanticKITTI (``gen_surface_variation.py``).
-_OFFICIAL_STRUCTURE_CLIP = {"s3dis": None, "semantickitti": 0.1}
 _FAMILY = {"s3dis": "s3dis", "synthetic-indoor": "s3dis", "semantickitti": "semantickitti",
            "synthetic-outdoor": "semantickitti"}
 
@@ -61,9 +59,9 @@ def cue_options(scoring: str, dataset_name: str | None) -> dict[str, Any]:
     if scoring == "paper":
         return {"scale": "paper", "structure_clip": None}
     family = _FAMILY.get(dataset_name, dataset_name)
-    if family not in _OFFICIAL_STRUCTURE_CLIP:
+    if family not in OFFICIAL_STRUCTURE_CLIP:
         raise ValueError(f"no official cue scale for dataset {dataset_name!r}; valid: {', '.join(_FAMILY)}")
-    return {"scale": "official", "structure_clip": _OFFICIAL_STRUCTURE_CLIP[family]}
+    return {"scale": "official", "structure_clip": OFFICIAL_STRUCTURE_CLIP[family]}
 
 
 def _check_index(dataset: _Dataset, i: int) -> int:

@@ -1,88 +1,132 @@
 """Per-point region-information cues of ReDAL (Sec. 3.2): colour discontinuity and structural complexity.
 
-Both come from the k nearest neighbours of every point (k = 50 in the paper, supplementary A.2), found
-once with scipy's ``cKDTree`` (numba's thread count) in chunks of rows, so memory stays bounded (about 30 MB per
-chunk) for scans of millions of points:
+Both come from ONE exact k-nearest-neighbour search per point (k = 50 in the paper, supplementary A.2).
+The neighbour list of point i is the point itself followed by its k nearest OTHER points, ranked by
+squared distance (float64) and, among equidistant points, by smaller index (so among duplicates of i the
+lower-indexed ones are taken first; i itself is always in its own list).
 
-* colour discontinuity (Eq. 2, per point): the mean over the k neighbours j of ``||I_i - I_j||_1``, with
-  colours scaled to [0, 1] (so values lie in [0, 3]);
-* surface variation (Eq. 3, after Pauly et al. 2002): ``l0 / (l0 + l1 + l2)`` for the eigenvalues
-  ``l0 <= l1 <= l2`` of the covariance of the point and its k neighbours (0 on a plane, 1/3 for isotropic
-  scatter).
+Two scales, from the same list:
 
-The neighbours of point i are the k + 1 nearest points with i itself removed (when duplicates crowd i out
-of that list, the farthest one is removed instead). A region's score is the mean over its points.
+* ``scale="paper"`` (Eq. 2 and 3 as the paper writes them): colour discontinuity is the mean over the k
+  nearest others j of ``||I_i - I_j||_1`` with colours in [0, 1] (values in [0, 3]);
+* ``scale="official"`` (the official code, ``data_preparation/gen_color_gradient.py``): the mean over the k
+  nearest points INCLUDING i (i and its k - 1 nearest others; i contributes 0) and over the 3 channels of
+  ``|I_i,c - I_j,c|`` (colours in [0, 1]), clipped at ``OFFICIAL_COLOR_CLIP`` (0.1).
+
+Surface variation (Eq. 3, after Pauly et al. 2002) is the same on both scales: ``l0 / (l0 + l1 + l2)`` for
+the eigenvalues ``l0 <= l1 <= l2`` of the covariance of i and its k nearest others (k + 1 points; 0 on a
+plane, 1/3 for isotropic scatter). ``structure_clip`` clips it from above: the official
+``data_preparation/gen_surface_variation.py`` clips at 0.1 on SemanticKITTI and not on S3DIS
+(``OFFICIAL_STRUCTURE_CLIP``). A region's score is the mean over its points.
+
+The search is ``redal_core.regions.knn`` (an exact multi-level grid search in numba, fused with the
+cues, so no (N, k) index array is stored); ``benchmarks/features.py`` measures it against the previous
+implementation (scipy's cKDTree and a numba kernel) and other libraries.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from types import MappingProxyType
 
-import numba
 import numpy as np
-from scipy.spatial import cKDTree
 
-from redal_core.threads import holding_threads
+from redal_core.regions.knn import knn_features
 
-__all__ = ["color_discontinuity", "region_features", "surface_variation"]
+__all__ = [
+    "OFFICIAL_COLOR_CLIP",
+    "OFFICIAL_K",
+    "OFFICIAL_STRUCTURE_CLIP",
+    "SCALES",
+    "color_discontinuity",
+    "region_features",
+    "surface_variation",
+]
 
-_CHUNK_ROWS = 1 << 16
-
-
-#: The official code's colour clip (``data_preparation/gen_color_gradient.py``: values above 0.1 become 0.1).
-OFFICIAL_COLOR_CLIP = 0.1
-#: The official code's structure clip on SemanticKITTI (``gen_surface_variation.py``; none on S3DIS).
-OFFICIAL_KITTI_STRUCTURE_CLIP = 0.1
+#: The scales of the colour cue: the paper's Eq. 2, or what the official code computes.
 SCALES = ("paper", "official")
+
+# The official ReDAL code (tsunghan-wu/ReDAL), data_preparation/gen_color_gradient.py: sklearn KDTree
+# query with k_n = 50 (the point itself included), np.mean(np.abs(neigh_rgb - cur_rgb)) over the 50 x 3
+# values with rgb / 255, then ``colorgrad[colorgrad > 0.1] = 0.1``.
+# data_preparation/gen_surface_variation.py: pyntcloud eigenvalues of the point and its k_n = 50
+# neighbours ('e1(51)'..'e3(51)'), e_min / sum, with ``threshold=0.1`` for semantic_kitti only.
+#: Neighbours per point in both official scripts.
+OFFICIAL_K = 50
+#: Upper clip of the official colour gradient (both datasets).
+OFFICIAL_COLOR_CLIP = 0.1
+#: Upper clip of the official surface variation per dataset (None: not clipped); read-only.
+OFFICIAL_STRUCTURE_CLIP = MappingProxyType({"s3dis": None, "semantickitti": 0.1})
 
 
 def region_features(
-    xyz: np.ndarray, rgb: np.ndarray | None = None, k: int = 50, *, scale: str = "paper",
+    xyz: np.ndarray,
+    rgb: np.ndarray | None = None,
+    k: int = 50,
+    *,
+    scale: str = "paper",
     structure_clip: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Colour discontinuity and surface variation from ONE k-NN query.
+    """Colour discontinuity and surface variation from ONE k-NN search.
 
     xyz : (N, 3) float coordinates (finite); rgb : (N, 3) colours in 0..255 (uint8 or float), or None;
-    k : neighbours per point (>= 1; reduced to N - 1 with a warning on smaller clouds).
-    scale : ``paper`` (Eq. 2: mean over the k nearest OTHER points of the L1 colour difference, colours in
-    [0, 1], values in [0, 3]) or ``official`` (the official code: mean over the point itself and its k - 1
-    nearest others and over the 3 channels, clipped at ``OFFICIAL_COLOR_CLIP``); structure_clip : None or
-    the value surface variation is clipped at (the official code: 0.1 on SemanticKITTI).
+    k : neighbours per point (>= 1; reduced to N - 1 with a warning on smaller clouds);
+    scale : "paper" (Eq. 2: mean L1 over the k nearest others, values in [0, 3]) or "official" (mean
+    over i and its k - 1 nearest others and over the channels, clipped at ``OFFICIAL_COLOR_CLIP``);
+    structure_clip : None, or a float > 0 that surface variation is clipped at (the official code uses
+    0.1 on SemanticKITTI: ``OFFICIAL_STRUCTURE_CLIP``).
     Returns ``(color (N,) float32, structure (N,) float32)``; ``color`` is all zeros when rgb is None.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
-    if structure_clip is not None and not (isinstance(structure_clip, int | float) and structure_clip > 0):
-        raise ValueError(f"structure_clip must be None or a number > 0, got {structure_clip!r}")
     xyz, rgb, k = _check(xyz, rgb, k)
-    color, structure = _features(xyz, rgb, k, want_color=rgb is not None, want_structure=True,
-                                 official=scale == "official")
-    if scale == "official" and rgb is not None:
-        np.minimum(color, np.float32(OFFICIAL_COLOR_CLIP), out=color)
-    if structure_clip is not None:
-        np.minimum(structure, np.float32(structure_clip), out=structure)
-    return color, structure
+    official = _check_scale(scale)
+    clip = _check_clip(structure_clip, "structure_clip")
+    return _features(xyz, rgb, k, want_color=rgb is not None, want_structure=True, official=official,
+                     structure_clip=clip)
 
 
-def color_discontinuity(xyz: np.ndarray, rgb: np.ndarray, k: int = 50) -> np.ndarray:
-    """(N,) float32 mean L1 colour difference (colours in [0, 1]) to the k nearest neighbours (Eq. 2).
+def color_discontinuity(xyz: np.ndarray, rgb: np.ndarray, k: int = 50, *, scale: str = "paper") -> np.ndarray:
+    """(N,) float32 colour discontinuity: Eq. 2 (``scale="paper"``) or the official gradient.
 
-    xyz : (N, 3) float; rgb : (N, 3) colours in 0..255 (uint8 or float); k >= 1.
+    xyz : (N, 3) float; rgb : (N, 3) colours in 0..255 (uint8 or float); k >= 1; scale : see
+    ``region_features``.
     """
     if rgb is None:
         raise ValueError("color_discontinuity needs rgb (N, 3) colours in 0..255, got None")
     xyz, rgb, k = _check(xyz, rgb, k)
-    return _features(xyz, rgb, k, want_color=True, want_structure=False)[0]
+    official = _check_scale(scale)
+    return _features(xyz, rgb, k, want_color=True, want_structure=False, official=official,
+                     structure_clip=None)[0]
 
 
-def surface_variation(xyz: np.ndarray, k: int = 50) -> np.ndarray:
+def surface_variation(xyz: np.ndarray, k: int = 50, *, structure_clip: float | None = None) -> np.ndarray:
     """(N,) float32 smallest eigenvalue over the eigenvalue sum of the local covariance (Eq. 3).
 
-    xyz : (N, 3) float; k >= 1 neighbours (the covariance uses the point and its k neighbours).
+    xyz : (N, 3) float; k >= 1 neighbours (the covariance uses the point and its k neighbours);
+    structure_clip : None, or a float > 0 the values are clipped at (0.1 on the official SemanticKITTI
+    scale: ``OFFICIAL_STRUCTURE_CLIP``).
     """
     xyz, _, k = _check(xyz, None, k)
-    return _features(xyz, None, k, want_color=False, want_structure=True)[1]
+    value = _check_clip(structure_clip, "structure_clip")
+    return _features(xyz, None, k, want_color=False, want_structure=True, official=False,
+                     structure_clip=value)[1]
+
+
+def _check_scale(scale) -> bool:
+    if not isinstance(scale, str) or scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(map(repr, SCALES))}, got {scale!r}")
+    return scale == "official"
+
+
+def _check_clip(clip, name: str) -> float | None:
+    if clip is None:
+        return None
+    if isinstance(clip, bool) or not isinstance(clip, int | float | np.integer | np.floating):
+        raise ValueError(f"{name} must be None or a float > 0, got {clip!r}")
+    value = float(clip)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be None or a float > 0, got {clip!r}")
+    return value
 
 
 def _check(xyz, rgb, k) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -119,107 +163,18 @@ def _check(xyz, rgb, k) -> tuple[np.ndarray, np.ndarray | None, int]:
     return xyz, rgb, int(k)
 
 
-def _features(xyz, rgb, k, *, want_color: bool, want_structure: bool, official: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _features(xyz, rgb, k, *, want_color, want_structure, official, structure_clip):
     n = xyz.shape[0]
-    color = np.zeros(n, np.float32)
-    structure = np.zeros(n, np.float32)
     if k == 0:  # a single point: no neighbours, no discontinuity, no variation
-        return color, structure
-    tree = cKDTree(xyz)
-    colors = rgb if rgb is not None else np.zeros((1, 3), np.uint8)
-    with holding_threads():  # numba's pool start-up must not move torch's thread count (issue 9)
-        for start in range(0, n, _CHUNK_ROWS):
-            stop = min(start + _CHUNK_ROWS, n)
-            _, idx = tree.query(xyz[start:stop], k=k + 1, workers=numba.get_num_threads())
-            _chunk_features(xyz, colors, idx, start, want_color, want_structure, official, color[start:stop],
-                            structure[start:stop])
-    return color, structure
-
-
-@numba.njit(cache=True, parallel=True)
-def _chunk_features(xyz, rgb, idx, start, want_color, want_structure, official, color_out, structure_out):
-    m, kk = idx.shape
-    for r in numba.prange(m):
-        i = start + r
-        if want_color and official:  # the point itself (adds 0) and its kk - 2 nearest others, channel mean
-            acc = 0.0
-            taken = 0
-            for j in range(kk):
-                q = idx[r, j]
-                if q == i or taken == kk - 2:
-                    continue
-                taken += 1
-                for c in range(3):
-                    acc += abs(np.float64(rgb[i, c]) - np.float64(rgb[q, c]))
-            color_out[r] = acc / (255.0 * 3.0 * (kk - 1))
-        elif want_color:
-            skip = kk - 1  # drop the farthest unless the point itself is in its list
-            for j in range(kk):
-                if idx[r, j] == i:
-                    skip = j
-                    break
-            acc = 0.0
-            for j in range(kk):
-                if j == skip:
-                    continue
-                q = idx[r, j]
-                for c in range(3):
-                    acc += abs(np.float64(rgb[i, c]) - np.float64(rgb[q, c]))
-            color_out[r] = acc / (255.0 * (kk - 1))
-        if want_structure:
-            mx = 0.0
-            my = 0.0
-            mz = 0.0
-            for j in range(kk):
-                q = idx[r, j]
-                mx += xyz[q, 0]
-                my += xyz[q, 1]
-                mz += xyz[q, 2]
-            mx /= kk
-            my /= kk
-            mz /= kk
-            cxx = 0.0
-            cxy = 0.0
-            cxz = 0.0
-            cyy = 0.0
-            cyz = 0.0
-            czz = 0.0
-            for j in range(kk):
-                q = idx[r, j]
-                dx = xyz[q, 0] - mx
-                dy = xyz[q, 1] - my
-                dz = xyz[q, 2] - mz
-                cxx += dx * dx
-                cxy += dx * dy
-                cxz += dx * dz
-                cyy += dy * dy
-                cyz += dy * dz
-                czz += dz * dz
-            structure_out[r] = _variation(cxx, cxy, cxz, cyy, cyz, czz)
-
-
-@numba.njit(cache=True, inline="always")
-def _variation(a00, a01, a02, a11, a12, a22):
-    """Smallest eigenvalue over the trace of a symmetric positive semi-definite 3x3 matrix (closed form)."""
-    trace = a00 + a11 + a22
-    if trace <= 0.0:
-        return 0.0
-    q = trace / 3.0
-    off = a01 * a01 + a02 * a02 + a12 * a12
-    b00 = a00 - q
-    b11 = a11 - q
-    b22 = a22 - q
-    p2 = b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * off
-    if p2 <= 1e-30 * trace * trace:  # isotropic: three equal eigenvalues
-        return 1.0 / 3.0
-    p = math.sqrt(p2 / 6.0)
-    det = (
-        b00 * (b11 * b22 - a12 * a12)
-        - a01 * (a01 * b22 - a12 * a02)
-        + a02 * (a01 * a12 - b11 * a02)
-    )
-    half = det / (2.0 * p * p * p)
-    half = min(1.0, max(-1.0, half))
-    phi = math.acos(half) / 3.0
-    smallest = q + 2.0 * p * math.cos(phi + 2.0 * math.pi / 3.0)
-    return min(1.0 / 3.0, max(0.0, smallest / trace))
+        return np.zeros(n, np.float32), np.zeros(n, np.float32)
+    colors = np.asarray(rgb, np.float64) if want_color and rgb is not None else None
+    l1_all, l1_far, structure = knn_features(xyz, colors, k, want_structure=want_structure)
+    if colors is None:
+        color = np.zeros(n, np.float32)
+    elif official:  # i and its k - 1 nearest others (all but the farthest), 3 channels, clipped
+        color = np.minimum((l1_all - l1_far) / (3.0 * 255.0 * k), OFFICIAL_COLOR_CLIP).astype(np.float32)
+    else:  # the k nearest others (i contributes 0 to the sum)
+        color = (l1_all / (255.0 * k)).astype(np.float32)
+    if structure_clip is not None:
+        np.minimum(structure, structure_clip, out=structure)
+    return color, structure.astype(np.float32)
