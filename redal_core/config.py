@@ -91,7 +91,7 @@ class TrainConfig:
     device: str = "auto"
     eval_every_round: bool = True
     keep_checkpoints: str = "all"  # "last": delete round r-1's model checkpoint once round r is complete
-    threads: int | None = None  # CPU threads (torch, numba, OpenMP/BLAS); None: cores // jobs (redal_core.threads)
+    threads: int | None = None  # CPU threads (torch, numba, OpenMP/BLAS); None: (cores - 1) // jobs, >= 1 (redal_core.threads)
     augment: str = "official"  # official: the official code's pipeline for the dataset family; none; custom
     transforms: dict[str, dict[str, Any]] | None = None  # resolved: the pipeline (redal_core.data.augment)
     fine_tune_from: str = "last"  # best_val: the round's best validation mIoU of its last epochs (official code)
@@ -365,7 +365,7 @@ def _check_ranges(config: RunConfig, source: str) -> None:
         choice("regions", "division", config.regions.division, DIVISIONS)
     need(math.isfinite(config.regions.grid_size) and config.regions.grid_size > 0, "regions", "grid_size",
          config.regions.grid_size, "a number > 0 (metres)")
-    need(t.threads is None or t.threads >= 1, "train", "threads", t.threads, "null (cores // jobs) or an integer >= 1")
+    need(t.threads is None or t.threads >= 1, "train", "threads", t.threads, "null (the rule of redal_core.threads) or an integer >= 1")
     if not _DEVICE.match(t.device):
         raise ValueError(f"{_where('train', 'device', source)} = {t.device!r} is not valid; valid values: auto, cpu, cuda, cuda:N")
 

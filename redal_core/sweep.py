@@ -381,7 +381,7 @@ def sweep(
 
     prepare   : first ready the runs' shared data once (``prepare_data``: synthetic generation, and for
                 local runs the region cache of the training scans).
-    jobs      : parallel runs in a local ``ProcessPoolExecutor``; each run gets ``cores // jobs`` threads
+    jobs      : parallel runs in a local ``ProcessPoolExecutor``; each run gets ``max(1, (cores - 1) // jobs)`` threads
                 (or its ``train.threads``; ``REDAL_THREADS`` overrides both, as everywhere).
     scheduler : a Dask scheduler address (``tcp://host:8786``); the runs are submitted to that cluster
                 instead, and each worker applies the same rule with its own cores and ``nthreads``.

@@ -16,8 +16,11 @@ code paths that call into numba also re-apply on the way out (``holding_threads`
 does can leave a process at another count.
 
 The rule (``resolve_threads``): ``REDAL_THREADS`` when set, else the config's ``train.threads``, else
-``cores // jobs`` (jobs = runs sharing the machine: ``redal sweep --jobs``, ``redal prepare --jobs``).
-``benchmarks/threads.py`` measured the alternatives; the README's "Threads" section has the numbers.
+``max(1, (cores - 1) // jobs)``: the cores but one, shared by the jobs (runs of ``redal sweep --jobs``,
+scans of ``redal prepare --jobs``). ``benchmarks/threads.py`` measured why: on 2 cores a training step at 2
+threads took 0.82x the time at 1 on a quiet machine, but 4.25x beside one CPU-bound process (OpenMP threads
+wait for a descheduled sibling at every barrier); a core left free costs little where nothing else runs and
+saves the run where something does. The README's "Threads" section has the numbers.
 Results are comparable only at equal thread counts: ``env.json`` records the effective counts and
 numba's threading layer, and a resume at another count warns.
 """
@@ -55,7 +58,8 @@ def available_cores() -> int:
 
 
 def resolve_threads(configured: int | None = None, *, jobs: int = 1) -> int:
-    """The thread count a run uses: ``REDAL_THREADS`` > ``configured`` (``train.threads``) > cores // jobs.
+    """The thread count a run uses: ``REDAL_THREADS`` > ``configured`` (``train.threads``) > the cores but one,
+    shared by ``jobs`` (``max(1, (cores - 1) // jobs)``).
 
     configured : a positive int, or None / 0 for the rule; jobs : processes sharing the machine (>= 1).
     A ``REDAL_THREADS`` that is not a positive integer is a ValueError naming it.
@@ -71,7 +75,7 @@ def resolve_threads(configured: int | None = None, *, jobs: int = 1) -> int:
         return configured
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-    return max(1, available_cores() // jobs)
+    return max(1, (available_cores() - 1) // jobs)
 
 
 def current_threads() -> int:

@@ -175,7 +175,7 @@ def test_local_pool_skips_complete_runs_resumes_partial_ones_and_survives_failur
     assert (results / ok / "run.ipynb").stat().st_mtime_ns == mtime
     starts = [line.split() for line in (results / crashing / "executions.txt").read_text().splitlines()]
     assert [s[0] for s in starts] == ["0", "1"]  # the second execution resumed after round 0
-    assert starts[0][1] == starts[0][2] == str(max(1, available_cores() // 2))  # threads per job
+    assert starts[0][1] == starts[0][2] == str(max(1, (available_cores() - 1) // 2))  # threads per job: the rule
     assert Path(starts[0][3]) == tmp_path
     table = pd.read_csv(results / crashing / "rounds.csv")
     assert table["round"].tolist() == [0, 1, 2]

@@ -34,7 +34,7 @@ def _python(code: str, *, env_extra: dict[str, str] | None = None, drop=("REDAL_
 
 def test_resolve_threads_rule(monkeypatch):
     monkeypatch.delenv("REDAL_THREADS", raising=False)
-    assert resolve_threads(None) == available_cores()
+    assert resolve_threads(None) == max(1, available_cores() - 1)  # one core left free (benchmarks/threads.py)
     assert resolve_threads(None, jobs=available_cores() * 4) == 1  # never 0
     assert resolve_threads(3) == 3  # train.threads
     monkeypatch.setenv("REDAL_THREADS", "5")

@@ -17,7 +17,7 @@ file's runs, or both; a root named twice is prepared once with the union of the 
 
 Scans run in this process (``jobs=1``), on a local process pool (``jobs=N``, spawn context, like the sweep)
 or on a Dask cluster (``scheduler``, through ``redal_core.cluster``); each worker sizes its threads with the
-kit's rule (``resolve_threads(None, jobs=N)``; a Dask worker: its cores // its nthreads) and applies them
+kit's rule (``resolve_threads(None, jobs=N)``; a Dask worker: (its cores - 1) // its nthreads) and applies them
 (``apply_threads``). Every cache entry is written atomically by the worker that computes it (``ScanCache``),
 so the cache is byte-identical whatever the engine, a killed prepare leaves only complete entries, and a
 rerun computes only what is missing. A scan that fails (a corrupt file, NaN coordinates, a label count
@@ -207,7 +207,7 @@ def prepare_scan(task: ScanTask, threads: int | None = None) -> ScanResult:
     bad scan (the error's message is in the result).
 
     threads : the thread count to apply first (None: the kit's rule for this process, ``resolve_threads(None,
-    jobs=worker_slots())``: a Dask worker's cores // its nthreads).
+    jobs=worker_slots())``: a Dask worker's (cores - 1) // its nthreads).
     """
     from redal_core.cluster import worker_slots
     from redal_core.regions.cached import cue_key, region_key, scan_cues, scan_region_ids
