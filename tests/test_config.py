@@ -70,7 +70,7 @@ def test_unknown_key_lists_valid_keys():
         ({"model": {"name": "pointnet"}}, r"'model.name' = 'pointnet' is not valid; valid values: minkunet, spvcnn"),
         ({"train": {"device": "gpu"}}, r"'train.device' = 'gpu' is not valid"),
         ({"active": {"oracle": "crowd"}}, r"valid values: simulated, human"),
-        ({"active": {"strategy": "BALD"}}, r"'active.strategy' = 'BALD' is not a known strategy; valid names: RAND, MAR"),
+        ({"active": {"strategy": "SUPER"}}, r"'active.strategy' = 'SUPER' is not a known strategy; valid names: RAND, MAR"),  # BALD is one now
     ],
 )
 def test_wrong_types_and_choices_name_the_key(data, pattern):
