@@ -53,7 +53,7 @@ from threadpoolctl import threadpool_limits
 
 from redal_core.data.synthetic import generate_room
 from redal_core.regions.features import region_features
-from redal_core.regions.knn import _quantize
+from redal_core.regions.knn_grid import _quantize
 from redal_core.threads import apply_threads, holding_threads
 
 HERE = Path(__file__).resolve().parent
