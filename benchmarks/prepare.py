@@ -8,8 +8,11 @@ content-hashed cache sees a new scan while the work stays that of a real scan); 
 synthetic outdoor sweeps at the full 64 x 1920 size. Each run prepares the root into a fresh cache (read,
 VCCS with the SemanticKITTI preset, cues with k = 50 on the official scale: the command's default work).
 
-Printed, as medians of ``--repeats`` runs, for --jobs 1 at one thread (the serial baseline) and for --jobs 1
-and --jobs 2 at the kit's thread rule (cores // jobs threads per process): scans/s once running (from the
+First, the issue's own command, timed whole in a fresh process as a user runs it: ``redal prepare --dataset
+synthetic-outdoor --root R --scans 8`` at --jobs 1 and --jobs 2 into a fresh cache each time (the dataset is
+generated once beforehand, so both time reading, VCCS and cues only), with a byte comparison of the two caches.
+Then, as medians of ``--repeats`` runs, for --jobs 1 at one thread (the serial baseline) and for --jobs 1
+and --jobs 2 at the kit's thread rule (max(1, (cores - 1) // jobs) threads per process): scans/s once running (from the
 times the results arrived, after every worker delivered its first scan: the rate a 19,130-scan prepare runs
 at), scans/s of the whole command with the start-up it includes (spawning workers, imports, numba's cache),
 and worker seconds per scan. Then the features step alone (``region_features``, k = 50, official scale, one
@@ -24,6 +27,8 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,6 +119,35 @@ def time_prepare(root: Path, jobs: int, repeats: int, work: Path, *, threads: in
     return out
 
 
+def _cache_digest(cache: Path) -> dict[str, bytes]:
+    """Every cache file's bytes by relative path (the comparison the identity test makes)."""
+    return {str(path.relative_to(cache)): path.read_bytes() for path in sorted(cache.rglob("*")) if path.is_file()}
+
+
+def time_command(work: Path, scans: int, repeats: int) -> tuple[dict[int, float], bool]:
+    """Median wall seconds of ``redal prepare --dataset synthetic-outdoor --root R --scans N --jobs J`` (a
+    fresh process, a fresh cache) for J = 1, 2, interleaved, and whether the two caches are byte-identical."""
+    root = work / "synthetic-outdoor"
+    base = [sys.executable, "-m", "redal_core.cli", "prepare", "--dataset", "synthetic-outdoor", "--root", str(root),
+            "--scans", str(scans)]
+    env = {k: v for k, v in os.environ.items() if k != "REDAL_THREADS"}
+    subprocess.run([*base, "--cache-dir", str(work / "gen-cache")], check=True, env=env, capture_output=True)
+    shutil.rmtree(work / "gen-cache")  # the dataset stays; every timed run reads it into a fresh cache
+    walls: dict[int, list[float]] = {1: [], 2: []}
+    digests = {}
+    for repeat in range(repeats):
+        for jobs in (1, 2):
+            cache = work / f"cli-cache-{jobs}"
+            started = time.perf_counter()
+            subprocess.run([*base, "--jobs", str(jobs), "--cache-dir", str(cache)], check=True, env=env,
+                           capture_output=True)
+            walls[jobs].append(time.perf_counter() - started)
+            if repeat == 0:
+                digests[jobs] = _cache_digest(cache)
+            shutil.rmtree(cache)
+    return {jobs: statistics.median(w) for jobs, w in walls.items()}, digests[1] == digests[2]
+
+
 def time_steps(repeats: int) -> tuple[float, float, int]:
     """(median features seconds, median VCCS seconds) per real scan at one thread, and the scans used."""
     from redal_core.data.semantic_kitti import read_scan
@@ -156,6 +190,11 @@ def main() -> None:
     print(f"benchmarks/prepare.py: {available_cores()} cores, load average {_load()} at the start "
           "(the lead re-runs this on a quiet machine)")
     with tempfile.TemporaryDirectory(prefix="redal-bench-prepare-") as folder:
+        walls, identical = time_command(Path(folder), args.scans, args.repeats)
+    print(f"redal prepare --dataset synthetic-outdoor --scans {args.scans} (the whole command, fresh process and cache), "
+          f"median of {args.repeats} runs: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s: "
+          f"{walls[1] / walls[2]:.2f}x (target >= 1.5x); caches byte-identical: {identical}")
+    with tempfile.TemporaryDirectory(prefix="redal-bench-prepare-") as folder:
         work = Path(folder)
         root = work / "kitti"
         what = write_root(root, args.scans)
@@ -165,8 +204,8 @@ def main() -> None:
         shutil.rmtree(work / "warm-up")
         measured = {
             "serial": time_prepare(root, 1, args.repeats, work, threads=1),  # one process, one thread
-            1: time_prepare(root, 1, args.repeats, work),  # the kit's rule: cores // 1 threads
-            2: time_prepare(root, 2, args.repeats, work),  # cores // 2 threads per worker
+            1: time_prepare(root, 1, args.repeats, work),  # the kit's rule: max(1, cores - 1) threads
+            2: time_prepare(root, 2, args.repeats, work),  # max(1, (cores - 1) // 2) threads per worker
         }
     print(f"redal prepare (read + VCCS semantickitti + cues k=50 official) of {what}, median of {args.repeats} runs:")
     for label, m in measured.items():
@@ -181,8 +220,8 @@ def main() -> None:
         print(f"  {'':<26} {args.scans / m['wall']:5.2f} scans/s for the whole command ({m['wall']:.1f} s, of which "
               f"{m['startup']:.1f} s until every worker delivered its first scan); {m['per_scan']:.2f} s of worker time "
               f"per scan at {m['threads']} thread(s)")
-    print("  (--jobs 1 already runs the k-NN query of the cues, most of a scan's work, on every core: --jobs 2 gains "
-          "what stays serial)")
+    print(f"  (--jobs 1 runs at {measured[1]['threads']} thread(s) by the rule, which leaves one core free; --jobs 2 "
+          "puts one process on every core it splits)")
     features, regions, used = time_steps(args.repeats)
     if used:
         print(f"features step (region_features, k=50 official, 1 thread): {features:.2f} s per scan; VCCS (semantickitti "

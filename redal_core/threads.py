@@ -114,18 +114,25 @@ def _numba_pool_size() -> int:
     return int(numba.config.NUMBA_NUM_THREADS)
 
 
-def apply_threads(threads: int) -> int:
+def apply_threads(threads: int, *, load_torch: bool = True) -> int:
     """Set torch (intra-op), numba and every OpenMP/BLAS pool to ``threads``; returns ``threads``.
 
     numba's pool is started first (see the module docstring) and capped at its size
     (``NUMBA_NUM_THREADS``, fixed when numba loads): asking for more numba threads than that is a warning,
     and numba keeps its pool size. Safe to call again at any point (it is how a count is held).
+
+    load_torch : False sets torch only where it is already imported: for a process that computes regions
+        and never trains (a ``redal prepare`` worker), which saves torch's import (seconds per worker).
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     import numba
-    import torch
     from threadpoolctl import threadpool_limits
+
+    if load_torch:
+        import torch
+    else:
+        torch = sys.modules.get("torch")
 
     pool = _numba_pool_size()
     if threads > pool:
@@ -136,7 +143,7 @@ def apply_threads(threads: int) -> int:
         )
     numba.set_num_threads(min(threads, pool))
     threadpool_limits(limits=threads)  # OpenMP and BLAS runtimes loaded so far (not a context: it stays)
-    if torch.get_num_threads() != threads:
+    if torch is not None and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
 

@@ -93,6 +93,24 @@ def test_apply_threads_holds_every_pool_and_the_report_says_so():
     assert report["openmp_blas"] and set(report["openmp_blas"].values()) == {1}
 
 
+def test_a_prepare_worker_computes_cues_at_its_count_without_importing_torch():
+    proc = _python(
+        """
+        import json, sys, numpy as np
+        import numba
+        from redal_core.threads import apply_threads
+        apply_threads(1, load_torch=False)
+        from redal_core.regions import region_features
+        region_features(np.random.default_rng(0).uniform(0, 1, (2000, 3)), None, k=8)
+        print(json.dumps({"torch": "torch" in sys.modules, "numba": numba.get_num_threads()}))
+        """,
+        env_extra={"NUMBA_THREADING_LAYER": "omp"},
+        drop=("REDAL_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"torch": False, "numba": 1}
+
+
 def test_current_threads_and_scikit_learn_loaded_after_apply_threads():
     """current_threads reads the applied count without starting a pool; scikit-learn, imported after
     apply_threads (its OpenMP runtime then starts at every core), is held at that count inside the fit."""

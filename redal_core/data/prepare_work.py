@@ -63,7 +63,7 @@ def prepare_scan(task: ScanTask, threads: int | None = None) -> ScanResult:
     started = time.perf_counter()
     with _recording_warnings() as caught:
         try:
-            apply_threads(resolve_threads(None, jobs=worker_slots()) if threads is None else threads)
+            apply_threads(resolve_threads(None, jobs=worker_slots()) if threads is None else threads, load_torch=False)
             ds = _open(task.dataset, task.root, task.split, task.cache_dir)
             i = task.index
             if not 0 <= i < len(ds) or ds.scan_names[i] != task.name:
@@ -120,7 +120,7 @@ def _init_pool_worker(threads: int, parent: int) -> None:
     from redal_core.threads import apply_threads, thread_env
 
     os.environ.update(thread_env(threads))  # before numba, torch and BLAS load in this process
-    apply_threads(threads)
+    apply_threads(threads, load_torch=False)  # regions and cues never load torch: no seconds spent importing it
 
     def orphaned() -> None:
         while os.getppid() == parent:
