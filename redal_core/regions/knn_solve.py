@@ -130,6 +130,24 @@ def _gather(pts, starts, stops, nr, gid, cand):
             c += 1
 
 
+@numba.njit(cache=True)
+def _load_block(keys, pts, level, cx, cy, cz, starts, stops):
+    """The 3x3x3 block of cells around cell (cx, cy, cz) at ``level``: its runs (starts/stops[:nr]), their
+    point count C, gid[:C] / cand[:, :C] (``_gather``) and the scratch arrays fd, sd (float64) and sid (int64)
+    of length C a solve uses. Returns (nr, C, gid, fd, sd, sid, cand)."""
+    nr = _block_ranges(keys, level, cx, cy, cz, starts, stops)
+    total = 0
+    for r in range(nr):
+        total += stops[r] - starts[r]
+    gid = np.empty(total, np.int64)
+    fd = np.empty(total, np.float64)
+    sd = np.empty(total, np.float64)
+    sid = np.empty(total, np.int64)
+    cand = np.empty((3, total), np.float64)
+    _gather(pts, starts, stops, nr, gid, cand)
+    return nr, total, gid, fd, sd, sid, cand
+
+
 @numba.njit(cache=True, inline="always")
 def _compact(fd, total, bound, sd, sid):
     m = 0
@@ -264,16 +282,7 @@ def _solve_groups(keys, pts, order, lo, step, groups, colors, k, want_color, wan
             if g == first_group or not (level == groups[g - 1, 2] and cx == groups[g - 1, 3]
                                         and cy == groups[g - 1, 4] and cz == groups[g - 1, 5]):
                 # a new block (children of one cell follow each other and share their parent's block)
-                nr = _block_ranges(keys, level, cx, cy, cz, starts, stops)
-                total = 0
-                for r in range(nr):
-                    total += stops[r] - starts[r]
-                gid = np.empty(total, np.int64)
-                fd = np.empty(total, np.float64)
-                sd = np.empty(total, np.float64)
-                sid = np.empty(total, np.int64)
-                cand = np.empty((3, total), np.float64)
-                _gather(pts, starts, stops, nr, gid, cand)
+                nr, total, gid, fd, sd, sid, cand = _load_block(keys, pts, level, cx, cy, cz, starts, stops)
             base = _local(starts, stops, nr, a)
             for p in range(a, b):
                 guess = np.inf
@@ -310,16 +319,7 @@ def _solve_points(keys, q, pts, order, lo, step, colors, k, want_color, want_str
             cx = q[p, 0] >> level
             cy = q[p, 1] >> level
             cz = q[p, 2] >> level
-            nr = _block_ranges(keys, level, cx, cy, cz, starts, stops)
-            total = 0
-            for r in range(nr):
-                total += stops[r] - starts[r]
-            gid = np.empty(total, np.int64)
-            fd = np.empty(total, np.float64)
-            sd = np.empty(total, np.float64)
-            sid = np.empty(total, np.int64)
-            cand = np.empty((3, total), np.float64)
-            _gather(pts, starts, stops, nr, gid, cand)
+            nr, total, gid, fd, sd, sid, cand = _load_block(keys, pts, level, cx, cy, cz, starts, stops)
             base = _local(starts, stops, nr, p)
             margin2 = _margin2(pts[0, p], pts[1, p], pts[2, p], lo, step, level, cx, cy, cz)
             kth, proven = _solve_one(p, pts, cand, order, colors, k, gid, total, base, bound, bound, margin2, fd,
