@@ -55,6 +55,20 @@ def test_redal_region_scores_of_a_planted_example_on_the_official_scale():
     np.testing.assert_allclose(paper.stats["entropy"], np.asarray(expected_h) * 3 * math.log(2), rtol=1e-9)
 
 
+def test_a_certain_prediction_scores_zero_and_region_diversity_selects_it():
+    # the official formula gives -log2(1 + 1e-12) / K < 0 for a probability of exactly 1: the demo's
+    # ENT+Region+Div failed on it ("scores must be >= 0 for Algorithm 1 (index 1532 is -1.10986e-13)")
+    certain = np.eye(13)[[0, 4, 12]]
+    assert (S.entropy(certain, "official") == 0.0).all()
+    probs = np.vstack([certain, np.full((3, 13), 1 / 13)])
+    region = np.array([0, 0, 0, 1, 1, 1])
+    rows = scan_unit_rows(0, unit="region", region_ids=region, labeled_mask=np.zeros(6, bool),
+                          needs={"entropy"}, probs=probs, scoring="official")
+    assert rows.stats["entropy"][0] == 0.0
+    adjusted = penalize_similar(rows.stats["entropy"], np.array([0, 0]), decay=0.95)
+    np.testing.assert_allclose(adjusted, [0.0, rows.stats["entropy"][1]])  # no error; the certain region last
+
+
 def test_official_colour_and_structure_of_a_planted_cloud():
     # k = 2: the point itself and its nearest other point; colours differ by 10 in one channel
     xyz = np.array([[0, 0, 0], [1, 0, 0], [5, 0, 0], [5, 2, 0], [9, 9, 9]], np.float64)

@@ -56,9 +56,12 @@ def official_entropy(probs: np.ndarray) -> np.ndarray:
     returns (n_points,) float64 in [0, log2(K) / K] (``active_selection/ReDAL.py``,
     ``softmax_uncertainty.py``): ``softmax_entropy / (K ln 2)`` up to the 1e-12 inside the log. Eq. 4's
     weights (1, 0.1, 0.05) / (1, 0, 0.05) were tuned on this scale.
+
+    Clipped at 0: a certain row (a probability of exactly 1) gives ``-log2(1 + 1e-12) / K``, about
+    -1.1e-13 for K = 13, the 1e-12's rounding, which Algorithm 1 (it needs scores >= 0) would refuse.
     """
     p = _check_probs(probs, "probs")
-    return -(p * np.log2(p + OFFICIAL_LOG_EPS)).mean(axis=1)
+    return np.maximum(-(p * np.log2(p + OFFICIAL_LOG_EPS)).mean(axis=1), 0.0)
 
 
 def entropy(probs: np.ndarray, scoring: str = "paper") -> np.ndarray:
