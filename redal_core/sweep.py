@@ -434,8 +434,11 @@ def sweep(
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        from redal_core.workers import leave_with_parent
+
         context = multiprocessing.get_context("spawn")  # no forked torch/thread state in the workers
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=leave_with_parent,
+                                 initargs=(os.getpid(),)) as pool:  # a killed sweep leaves no run behind
             futures = {
                 pool.submit(execute_run, dict(c), notebook=str(notebook), kernel_name=kernel,
                             threads=resolve_threads(c["train"]["threads"], jobs=jobs), cwd=cwd): rid

@@ -39,6 +39,25 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def session_members() -> Callable[[int], list[int]]:
+    """``members(session)``: pids of the live processes of a session (Linux /proc), for checking that a killed
+    command (started with ``start_new_session=True``) left none of its workers behind."""
+
+    def members(session: int) -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == session and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+        return found
+
+    return members
+
+
+@pytest.fixture(scope="session")
 def real_samples(shared_dir: Path) -> Path:
     """Root of the six real SemanticKITTI scans (``sequences/XX/...``); skips when absent."""
     root = shared_dir / "real_samples" / "semantickitti"

@@ -104,19 +104,6 @@ def _run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpr
                           timeout=timeout, env={**os.environ, **(env or {})}, start_new_session=True)
 
 
-def _session_members(session: int) -> list[int]:
-    """Pids of the live processes of a session (Linux /proc), for checking that a killed prepare left none."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == session and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
 @pytest.fixture
 def small_generator(monkeypatch):
     """``redal prepare --dataset synthetic-outdoor`` writes the small sensor's sweeps."""
@@ -187,7 +174,7 @@ def test_jobs_2_prepares_regions_and_cues_of_every_training_scan_like_jobs_1(tmp
 
 
 @pytest.mark.slow
-def test_killed_midway_a_rerun_computes_only_what_is_missing(tmp_path, capsys):
+def test_killed_midway_a_rerun_computes_only_what_is_missing(tmp_path, capsys, session_members):
     root = _write_small(tmp_path / "kitti", 12)
     reference = tmp_path / "reference"
     shutil.copytree(root, reference)
@@ -199,11 +186,11 @@ def test_killed_midway_a_rerun_computes_only_what_is_missing(tmp_path, capsys):
         out, err = killed.communicate(timeout=300)
         assert killed.returncode == -signal.SIGKILL, err
         deadline = time.monotonic() + 10
-        while _session_members(killed.pid) and time.monotonic() < deadline:
+        while session_members(killed.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _session_members(killed.pid) == []  # the pool's workers left with their parent
+        assert session_members(killed.pid) == []  # the pool's workers left with their parent
     finally:
-        for pid in _session_members(killed.pid):
+        for pid in session_members(killed.pid):
             os.kill(pid, signal.SIGKILL)
     cache = root / ".cache"
     before = _complete_entries(cache)

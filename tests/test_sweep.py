@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -220,6 +221,59 @@ def test_cli_sweep_writes_the_summary_and_fails_on_a_failed_run(tmp_path, monkey
     summary = pd.read_csv(tmp_path / "results" / "sweep_summary.csv")
     assert summary.status.tolist() == ["complete", "failed"]
     assert json.loads(json.dumps(summary.columns.tolist())) == sweep.SUMMARY_COLUMNS
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_no_worker_or_kernel_behind(tmp_path, session_members):
+    import signal
+    import time
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('config_yaml = ""\nthreads = 0')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import os, pathlib, time, yaml\nconfig = yaml.safe_load(config_yaml)\n"
+        "(pathlib.Path(config['results_dir']) / f\"started-{config['seed']}\").write_text(str(os.getpid()))\n"
+        "time.sleep(600)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "sleeps.ipynb")
+    grid = _grid(tmp_path)
+    grid["active"]["strategy"] = "RAND"
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(grid))
+    script = (
+        "import sys, redal_core.sweep as s; from pathlib import Path; "
+        f"s.sweep.__kwdefaults__['notebook'] = Path({str(tmp_path / 'sleeps.ipynb')!r}); "
+        "s.sweep.__kwdefaults__['prepare'] = False; "
+        "from redal_core.cli import main; sys.exit(main(['sweep', 'p.yaml', '--jobs', '2']))"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    results, kernels = tmp_path / "results", []
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(results.glob("started-*"))) < 2:  # both runs' kernels are executing their notebook
+            assert parent.poll() is None and time.monotonic() < deadline, "the sweep did not start both runs"
+            time.sleep(0.5)
+        kernels = [int(p.read_text()) for p in results.glob("started-*")]  # in sessions of their own
+        assert all(_alive(pid) for pid in kernels) and len(session_members(parent.pid)) > 1
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while (session_members(parent.pid) or any(map(_alive, kernels))) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert session_members(parent.pid) == []  # the pool's workers left with the sweep
+        assert not any(map(_alive, kernels))  # and their notebook kernels with them
+    finally:
+        for pid in [*session_members(parent.pid), *(k for k in kernels if _alive(k))]:
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 @settings(max_examples=25, deadline=None)

@@ -115,19 +115,12 @@ def _warning_lines(caught: Iterable[warnings.WarningMessage]) -> tuple[str, ...]
 def _init_pool_worker(threads: int, parent: int) -> None:
     """Start a pool worker at ``threads`` threads in every pool, leaving when its parent is gone (a killed
     prepare must not leave workers behind)."""
-    import threading
-
     from redal_core.threads import apply_threads, thread_env
+    from redal_core.workers import leave_with_parent
 
     os.environ.update(thread_env(threads))  # before numba, torch and BLAS load in this process
     apply_threads(threads, load_torch=False)  # regions and cues never load torch: no seconds spent importing it
-
-    def orphaned() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.2)
-        os._exit(1)
-
-    threading.Thread(target=orphaned, name="redal-prepare-parent-watch", daemon=True).start()
+    leave_with_parent(parent)
 
 
 def _fault_after() -> int | None:
