@@ -101,18 +101,8 @@ def cluster_regions(
     thread count -> same labels (``sampled_kmeans``: at any thread count). Threads: ``threads.current_threads``
     (the run's count under ``apply_threads``) for scikit-learn's OpenMP pool and the Lloyd passes; BLAS at 1.
     """
-    if not isinstance(features, np.ndarray) or features.ndim != 2:
-        raise ValueError(f"features must be a (U, F) array, got {_describe(features)}")
-    if not isinstance(n_clusters, (int, np.integer)) or isinstance(n_clusters, bool) or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive int, got {n_clusters!r}")
-    rows = _check_rows(rows, features.shape[0])
-    _check_finite_rows(features, rows, "; cluster only units that have points")
-    seed = _seed_from(rng)
-    n_units = features.shape[0] if rows is None else rows.shape[0]
-    if n_units == 0:
-        return np.zeros(0, dtype=np.int64)
-    m = min(int(n_clusters), n_units)
-    if m == 1:
+    rows, seed, n_units, m = _clustering_inputs(features, n_clusters, rng, rows, "; cluster only units that have points")
+    if m <= 1:
         return np.zeros(n_units, dtype=np.int64)
     if n_units > KMEANS_EXACT_MAX_UNITS:
         return _sampled_kmeans(features, rows, m, seed, KMEANS_SAMPLE_UNITS, KMEANS_TOL, KMEANS_MAX_ITER)
@@ -163,25 +153,28 @@ def sampled_kmeans(
     (``threads.current_threads`` worker threads, BLAS at 1 thread each). Memory beyond the caller's array:
     the sample's rows, about 40 bytes per unit and a few blocks of rows per thread.
     """
-    if not isinstance(features, np.ndarray) or features.ndim != 2:
-        raise ValueError(f"features must be a (U, F) array, got {_describe(features)}")
-    if not isinstance(n_clusters, (int, np.integer)) or isinstance(n_clusters, bool) or n_clusters < 1:
-        raise ValueError(f"n_clusters must be a positive int, got {n_clusters!r}")
     for name, value, low in (("sample", sample, 1), ("max_iter", max_iter, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     if not isinstance(tol, (int, float)) or not 0 <= tol < 1:
         raise ValueError(f"tol must be in [0, 1), got {tol!r}")
-    rows = _check_rows(rows, features.shape[0])
-    _check_finite_rows(features, rows, "")
-    seed = _seed_from(rng)
-    n_units = features.shape[0] if rows is None else rows.shape[0]
-    if n_units == 0:
-        return np.zeros(0, dtype=np.int64)
-    m = min(int(n_clusters), n_units)
-    if m == 1:
+    rows, seed, n_units, m = _clustering_inputs(features, n_clusters, rng, rows, "")
+    if m <= 1:
         return np.zeros(n_units, dtype=np.int64)
     return _sampled_kmeans(features, rows, m, seed, int(sample), float(tol), int(max_iter))
+
+
+def _clustering_inputs(features, n_clusters, rng, rows, hint: str) -> tuple[np.ndarray | None, int, int, int]:
+    """Validate a k-means call's inputs; returns (rows, seed, C units clustered, M = min(n_clusters, C))."""
+    if not isinstance(features, np.ndarray) or features.ndim != 2:
+        raise ValueError(f"features must be a (U, F) array, got {_describe(features)}")
+    if not isinstance(n_clusters, (int, np.integer)) or isinstance(n_clusters, bool) or n_clusters < 1:
+        raise ValueError(f"n_clusters must be a positive int, got {n_clusters!r}")
+    rows = _check_rows(rows, features.shape[0])
+    _check_finite_rows(features, rows, hint)
+    seed = _seed_from(rng)
+    n_units = features.shape[0] if rows is None else rows.shape[0]
+    return rows, seed, n_units, min(int(n_clusters), n_units)
 
 
 def _sampled_kmeans(features, rows, m, seed, sample, tol, max_iter) -> np.ndarray:
