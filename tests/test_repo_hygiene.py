@@ -75,4 +75,4 @@ def test_readme_and_demo_params_give_the_same_demo_time():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     bullet = readme.split("- **`make demo`**", 1)[1].split("\n- **", 1)[0]
     header = (REPO / "params" / "demo.yaml").read_text(encoding="utf-8").split("\nseed:", 1)[0]
-    assert _minutes(bullet, "README make demo") == _minutes(header, "params/demo.yaml header") == 5
+    assert _minutes(bullet, "README make demo") == _minutes(header, "params/demo.yaml header")
