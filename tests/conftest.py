@@ -38,6 +38,14 @@ def shared_dir() -> Path:
     return SHARED_DIR
 
 
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields after the command name of a /proc/<pid>/stat file (state first), None when it is gone."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 @pytest.fixture(scope="session")
 def session_members() -> Callable[[int], list[int]]:
     """``members(session)``: pids of the live processes of a session (Linux /proc), for checking that a killed
@@ -46,15 +54,23 @@ def session_members() -> Callable[[int], list[int]]:
     def members(session: int) -> list[int]:
         found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[3]) == session and fields[0] != "Z":
+            fields = _stat_fields(stat)
+            if fields is not None and int(fields[3]) == session and fields[0] != "Z":
                 found.append(int(stat.parent.name))
         return found
 
     return members
+
+
+@pytest.fixture(scope="session")
+def process_alive() -> Callable[[int], bool]:
+    """``alive(pid)``: the process exists and is not a zombie (Linux /proc)."""
+
+    def alive(pid: int) -> bool:
+        fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+        return fields is not None and fields[0] != "Z"
+
+    return alive
 
 
 @pytest.fixture(scope="session")

@@ -224,7 +224,7 @@ def test_cli_sweep_writes_the_summary_and_fails_on_a_failed_run(tmp_path, monkey
 
 
 @pytest.mark.slow
-def test_a_killed_sweep_leaves_no_worker_or_kernel_behind(tmp_path, session_members):
+def test_a_killed_sweep_leaves_no_worker_or_kernel_behind(tmp_path, session_members, process_alive):
     import signal
     import time
 
@@ -255,25 +255,17 @@ def test_a_killed_sweep_leaves_no_worker_or_kernel_behind(tmp_path, session_memb
             assert parent.poll() is None and time.monotonic() < deadline, "the sweep did not start both runs"
             time.sleep(0.5)
         kernels = [int(p.read_text()) for p in results.glob("started-*")]  # in sessions of their own
-        assert all(_alive(pid) for pid in kernels) and len(session_members(parent.pid)) > 1
+        assert all(process_alive(pid) for pid in kernels) and len(session_members(parent.pid)) > 1
         parent.kill()
         parent.wait(timeout=30)
         deadline = time.monotonic() + 30
-        while (session_members(parent.pid) or any(map(_alive, kernels))) and time.monotonic() < deadline:
+        while (session_members(parent.pid) or any(map(process_alive, kernels))) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert session_members(parent.pid) == []  # the pool's workers left with the sweep
-        assert not any(map(_alive, kernels))  # and their notebook kernels with them
+        assert not any(map(process_alive, kernels))  # and their notebook kernels with them
     finally:
-        for pid in [*session_members(parent.pid), *(k for k in kernels if _alive(k))]:
+        for pid in [*session_members(parent.pid), *(k for k in kernels if process_alive(k))]:
             os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 @settings(max_examples=25, deadline=None)
