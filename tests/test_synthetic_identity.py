@@ -12,6 +12,7 @@ hex digests, saying why in the commit. Any other change of a single byte fails h
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -60,20 +61,51 @@ def _array_digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def test_indoor_dataset_is_byte_identical(tmp_path):
-    synthetic.write_synthetic_indoor(tmp_path, scans=6, seed=3, points_per_room=3000)
+@pytest.fixture(scope="module")
+def pool():
+    """Two worker processes (forked where that is safe, as ``redal prepare`` starts them)."""
+    from redal_core.workers import pool_context
+
+    with ProcessPoolExecutor(max_workers=2, mp_context=pool_context()) as executor:
+        yield executor
+
+
+#: The writers run here (None) and on a process pool (``executor``, as ``redal prepare --jobs N`` runs them).
+ENGINES = pytest.mark.parametrize("engine", ["here", "pool"])
+
+
+@ENGINES
+def test_indoor_dataset_is_byte_identical(tmp_path, engine, request):
+    executor = request.getfixturevalue("pool") if engine == "pool" else None
+    synthetic.write_synthetic_indoor(tmp_path, scans=6, seed=3, points_per_room=3000, executor=executor)
     assert _tree_digest(tmp_path) == DATASETS["indoor"]
 
 
-def test_outdoor_dataset_is_byte_identical(tmp_path):
-    synthetic.write_synthetic_outdoor(tmp_path, scans=3, seed=5)  # default beams=64, azimuth_steps=1920
+@ENGINES
+def test_outdoor_dataset_is_byte_identical(tmp_path, engine, request):
+    executor = request.getfixturevalue("pool") if engine == "pool" else None
+    synthetic.write_synthetic_outdoor(tmp_path, scans=3, seed=5, executor=executor)  # default 64 beams x 1920 steps
     assert _tree_digest(tmp_path) == DATASETS["outdoor"]
 
 
-def test_outdoor_drives_are_byte_identical(tmp_path):
+@ENGINES
+def test_outdoor_drives_are_byte_identical(tmp_path, engine, request):
+    executor = request.getfixturevalue("pool") if engine == "pool" else None
     # two drives (08: 3 frames, 00: 2) with poses.txt, calib.txt and times.txt
-    synthetic.write_synthetic_outdoor(tmp_path, scans=5, seed=5, beams=16, azimuth_steps=512, frames_per_drive=3)
+    synthetic.write_synthetic_outdoor(tmp_path, scans=5, seed=5, beams=16, azimuth_steps=512, frames_per_drive=3,
+                                      executor=executor)
     assert _tree_digest(tmp_path) == DATASETS["outdoor-drive"]
+
+
+@ENGINES
+def test_a_warning_raised_on_a_worker_reaches_the_caller(tmp_path, engine, request):
+    executor = request.getfixturevalue("pool") if engine == "pool" else None
+    synthetic.write_synthetic_indoor(tmp_path, scans=2, seed=3, points_per_room=500)
+    annotations = next(tmp_path.glob("Area_*/*/Annotations"))
+    (annotations / "clutter_99.txt").write_text("0 0 0 1 2 3\n")  # left from an "earlier generation"
+    with pytest.warns(UserWarning, match=r"removed 1 annotation file\(s\) left from an earlier generation"):
+        synthetic.write_synthetic_indoor(tmp_path, scans=2, seed=3, points_per_room=500, executor=executor)
+    assert not (annotations / "clutter_99.txt").exists()
 
 
 @pytest.mark.parametrize("kind", sorted(ROOMS))

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,13 +68,19 @@ _ROOM_KINDS = (
 
 
 def write_synthetic_indoor(
-    root: str | os.PathLike[str], *, scans: int = 12, seed: int = 0, points_per_room: int = 40_000
+    root: str | os.PathLike[str],
+    *,
+    scans: int = 12,
+    seed: int = 0,
+    points_per_room: int = 40_000,
+    executor: Executor | None = None,
 ) -> list[Path]:
     """Write ``scans`` procedural rooms under ``root`` in the S3DIS layout; returns the room folders.
 
     Rooms go to Area_1..Area_6 (``assign_areas``): Area_5 holds about 1/6 of them and at least one.
     Each room holds ``points_per_room`` points, uniformly dense over its visible surfaces.
-    Same arguments -> byte-identical files.
+    Same arguments -> byte-identical files. executor : writes the rooms on its workers
+    (``executor.map``; a ``concurrent.futures`` process pool), the same files as in this process.
     """
     root = _check_root(root)
     _check_int("scans", scans, 1)
@@ -82,17 +91,43 @@ def write_synthetic_indoor(
     offset = int(master.integers(len(_ROOM_KINDS)))
     children = np.random.SeedSequence(seed).spawn(scans)
     counters: dict[tuple[int, str], int] = {}
-    written = []
+    jobs = []
     for i, area in enumerate(areas):
         kind = _ROOM_KINDS[(i + offset) % len(_ROOM_KINDS)]
         counters[(area, kind)] = counters.get((area, kind), 0) + 1
-        room_name = f"{kind}_{counters[(area, kind)]}"
-        xyz, rgb, labels, instances = generate_room(
-            np.random.default_rng(children[i]), kind=kind, points=points_per_room
-        )
-        written.append(_write_room(root / f"Area_{area}" / room_name, xyz, rgb, labels, instances))
+        jobs.append((root / f"Area_{area}" / f"{kind}_{counters[(area, kind)]}", kind, children[i], points_per_room))
+    written = _map(executor, _room_job, jobs)
     _warn_stale(root, [p.parent for p in root.glob("Area_*/*/Annotations")], written, "room(s)")
     return written
+
+
+def _room_job(job: tuple[Path, str, np.random.SeedSequence, int]) -> Path:
+    """Generate and write one room: (folder, kind, seed sequence, points) -> its folder."""
+    folder, kind, child, points = job
+    xyz, rgb, labels, instances = generate_room(np.random.default_rng(child), kind=kind, points=points)
+    return _write_room(folder, xyz, rgb, labels, instances)
+
+
+def _map(executor: Executor | None, function: Callable[[Any], Any], jobs: list[Any]) -> list[Any]:
+    """``function`` over ``jobs`` in order, here or on ``executor``'s workers; the warnings a job raised are
+    raised again here (from a worker they would only reach its stderr), as from the writer's caller."""
+    calls = [(function, job) for job in jobs]
+    outcomes = map(_recorded, calls) if executor is None else executor.map(_recorded, calls)
+    results = []
+    for result, caught in outcomes:
+        for category, message in caught:
+            warnings.warn(message, category, stacklevel=3)
+        results.append(result)
+    return results
+
+
+def _recorded(call: tuple[Callable[[Any], Any], Any]) -> tuple[Any, list[tuple[type[Warning], str]]]:
+    """``function(job)`` and the (category, message) of every warning it raised."""
+    function, job = call
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = function(job)
+    return result, [(w.category, str(w.message)) for w in caught]
 
 
 def write_synthetic_outdoor(
@@ -103,6 +138,7 @@ def write_synthetic_outdoor(
     beams: int = 64,
     azimuth_steps: int = 1920,
     frames_per_drive: int | None = None,
+    executor: Executor | None = None,
 ) -> list[Path]:
     """Write ``scans`` ray-cast LiDAR sweeps under ``root`` in the SemanticKITTI layout; returns the .bin paths.
 
@@ -120,6 +156,9 @@ def write_synthetic_outdoor(
     frames 000000.. in order. Each sequence gets KITTI's ``poses.txt`` (the left camera's pose per frame in
     frame 0's camera coordinates), ``calib.txt`` (``KITTI_CALIB``) and ``times.txt`` (10 Hz), so that
     ``inv(Tr) @ pose @ Tr`` is the drive's ``world_poses()`` (the LiDAR of frame j -> the LiDAR of frame 0).
+
+    executor : generates the sweeps (the drives) on its workers (``executor.map``; a ``concurrent.futures``
+    process pool), the same files as in this process.
     """
     root = _check_root(root)
     _check_int("scans", scans, 1)
@@ -128,25 +167,24 @@ def write_synthetic_outdoor(
     _check_int("azimuth_steps", azimuth_steps, 64, 8192)
     if frames_per_drive is not None:
         _check_int("frames_per_drive", frames_per_drive, 1, MAX_DRIVE_FRAMES)
-        return _write_drives(root, scans, seed, beams, azimuth_steps, frames_per_drive)
+        return _write_drives(root, scans, seed, beams, azimuth_steps, frames_per_drive, executor)
     sequences = assign_sequences(scans)
     children = np.random.SeedSequence(seed).spawn(scans)
     frames: dict[int, int] = {}
-    written = []
+    jobs = []
     for i, sequence in enumerate(sequences):
         frame = frames.get(sequence, 0)
         frames[sequence] = frame + 1
-        points, labels = generate_sweep(
-            np.random.default_rng(children[i]), beams=beams, azimuth_steps=azimuth_steps
-        )
-        written.append(_write_sweep(root / "sequences" / f"{sequence:02d}", frame, points, labels))
+        jobs.append((root / "sequences" / f"{sequence:02d}", frame, children[i], beams, azimuth_steps))
+    written = _map(executor, _sweep_job, jobs)
     _warn_stale(root, list(root.glob("sequences/*/velodyne/*.bin")), written, "sweep(s)")
     _remove_sequence_files(root, sorted(set(sequences)))
     return written
 
 
 def _write_drives(
-    root: Path, scans: int, seed: int, beams: int, azimuth_steps: int, frames_per_drive: int
+    root: Path, scans: int, seed: int, beams: int, azimuth_steps: int, frames_per_drive: int,
+    executor: Executor | None,
 ) -> list[Path]:
     drives = -(-scans // int(frames_per_drive))
     if drives > MAX_DRIVES:
@@ -155,17 +193,31 @@ def _write_drives(
             f"is one sequence and there are {MAX_DRIVES} (00-10); use frames_per_drive >= {-(-scans // MAX_DRIVES)}"
         )
     children = np.random.SeedSequence(seed).spawn(drives)
-    written = []
-    for k, sequence in enumerate(assign_sequences(drives)):
-        frames = min(int(frames_per_drive), scans - k * int(frames_per_drive))
-        drive = generate_drive(
-            np.random.default_rng(children[k]), frames=frames, beams=beams, azimuth_steps=azimuth_steps
-        )
-        folder = root / "sequences" / f"{sequence:02d}"
-        for j in range(frames):
-            written.append(_write_sweep(folder, j, *drive.sweep(j)))
-        _write_sequence_files(folder, drive.world_poses())
+    jobs = [
+        (root / "sequences" / f"{sequence:02d}", min(int(frames_per_drive), scans - k * int(frames_per_drive)),
+         children[k], beams, azimuth_steps)
+        for k, sequence in enumerate(assign_sequences(drives))
+    ]
+    written = [path for paths in _map(executor, _drive_job, jobs) for path in paths]
     _warn_stale(root, list(root.glob("sequences/*/velodyne/*.bin")), written, "sweep(s)")
+    return written
+
+
+def _sweep_job(job: tuple[Path, int, np.random.SeedSequence, int, int]) -> Path:
+    """Generate and write one independent sweep: (sequence folder, frame, seed sequence, beams, azimuth
+    steps) -> its .bin path."""
+    folder, frame, child, beams, azimuth_steps = job
+    points, labels = generate_sweep(np.random.default_rng(child), beams=beams, azimuth_steps=azimuth_steps)
+    return _write_sweep(folder, frame, points, labels)
+
+
+def _drive_job(job: tuple[Path, int, np.random.SeedSequence, int, int]) -> list[Path]:
+    """Generate and write one drive into its sequence folder: (folder, frames, seed sequence, beams, azimuth
+    steps) -> its frames' .bin paths, in order (the pose, calibration and time files beside them)."""
+    folder, frames, child, beams, azimuth_steps = job
+    drive = generate_drive(np.random.default_rng(child), frames=frames, beams=beams, azimuth_steps=azimuth_steps)
+    written = [_write_sweep(folder, j, *drive.sweep(j)) for j in range(frames)]
+    _write_sequence_files(folder, drive.world_poses())
     return written
 
 
