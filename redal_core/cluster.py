@@ -92,6 +92,8 @@ def _reason(error: BaseException, wait: float) -> str:
 
 def worker_slots() -> int:
     """Tasks this process runs at once: a Dask worker's ``nthreads``, else 1 (not inside a worker)."""
+    if "distributed" not in sys.modules:  # a Dask worker has it loaded; elsewhere, do not load it for nothing
+        return 1
     try:
         from distributed import get_worker
 

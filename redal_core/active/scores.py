@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from redal_core.config import SCORING
+
 #: (alpha, beta, gamma) of Eq. 4 per dataset, from the supplementary A.2.
 DEFAULT_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "s3dis": (1.0, 0.1, 0.05),
@@ -31,8 +33,8 @@ MC_DROPOUT_RATE: float = 0.3
 MC_PASSES: int = 10
 
 #: Scales of the entropy and of the colour / structure cues (``active.scoring``): the official code's, or
-#: Eq. 1-3 as printed in the paper.
-SCORINGS: tuple[str, ...] = ("official", "paper")
+#: Eq. 1-3 as printed in the paper (one tuple for the kit: ``config.SCORING``).
+SCORINGS: tuple[str, ...] = SCORING
 #: The epsilon inside the official code's ``log2(p + 1e-12)``.
 OFFICIAL_LOG_EPS: float = 1e-12
 

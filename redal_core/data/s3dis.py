@@ -39,7 +39,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from redal_core import IGNORE_INDEX
 from redal_core.data.scan import Scan
@@ -153,6 +152,8 @@ def _keep_duplicate(path: Path, original: Path) -> bool:
 
 def _read_points(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Parse ``x y z r g b`` lines -> xyz (n, 3) float32, rgb (n, 3) uint8 (C parser; repairs warned)."""
+    import pandas as pd  # here, not at import: half a second that readers of other datasets need not pay
+
     data = path.read_bytes()
     if _CONTROL.search(data):
         data = _repair_control_bytes(data, path)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from redal_core.config import SCORING
 from redal_core.data.cache import ScanCache, content_key
 from redal_core.regions.features import OFFICIAL_STRUCTURE_CLIP, region_features
 from redal_core.regions.grid import ANNOTATOR_CELL, grid_regions
@@ -31,8 +32,8 @@ __all__ = ["CUES_VERSION", "DIVISIONS", "REGIONS_VERSION", "SCORINGS", "cue_key"
 REGIONS_VERSION = 2
 #: Bumped whenever the cue code changes its output.
 CUES_VERSION = 2  # 2: the exact grid k-NN (neighbours of equidistant points may differ from cKDTree's)
-#: Scales of the cues (``active.scoring``).
-SCORINGS = ("official", "paper")
+#: Scales of the cues (``active.scoring``; one tuple for the kit: ``config.SCORING``).
+SCORINGS = SCORING
 #: Region divisions (``regions.division``).
 DIVISIONS = ("vccs", "grid")
 _FAMILY = {"s3dis": "s3dis", "synthetic-indoor": "s3dis", "semantickitti": "semantickitti",
