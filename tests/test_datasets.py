@@ -217,7 +217,8 @@ def _has_split(dataset, root, split):
 def _fake_outdoor_generator():
     """A stand-in for synthetic.write_synthetic_outdoor: tiny scans in sequences 00 (train) and 08 (val)."""
 
-    def write_synthetic_outdoor(root, *, scans=12, seed=0):
+    def write_synthetic_outdoor(root, *, scans=12, seed=0, executor=None):
+        assert executor is None  # --jobs 1: the writer runs in the calling process
         rng = np.random.default_rng(seed)
         written = []
         for i in range(scans):

@@ -222,12 +222,31 @@ def test_failing_scans_are_named_while_the_others_finish(reference):
 
 
 @pytest.mark.slow
-def test_a_local_process_pool_gives_the_reference_cache(reference, broken_root, tmp_path):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_local_process_pool_gives_the_reference_cache(reference, broken_root, tmp_path, start_method):
     root = tmp_path / "kitti"
     shutil.copytree(broken_root, root)
-    done = _run_cli("prepare", "--dataset", "semantickitti", "--root", str(root), "--jobs", "2")
+    done = _run_cli("prepare", "--dataset", "semantickitti", "--root", str(root), "--jobs", "2",
+                    env={"REDAL_START_METHOD": start_method})
     _check_like_reference(reference, done.returncode, done.stdout, root / ".cache")
     assert "redal prepare: 3 scan(s) failed" in done.stderr
+    assert "REDAL_START_METHOD" not in done.stderr  # fork was safe: no warning that it spawned instead
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_synthetic_dataset_written_and_prepared_on_the_pool_is_the_one_written_here(tmp_path, start_method):
+    # the sweeps are written by the pool's workers (while the main process loads the scans' kernels, when
+    # forked), then prepared by a second pool: files and cache are byte-identical to --jobs 1
+    roots = {jobs: tmp_path / f"jobs{jobs}" for jobs in (1, 2)}
+    for jobs, root in roots.items():
+        done = _run_cli("prepare", "--dataset", "synthetic-outdoor", "--root", str(root), "--scans", "3",
+                        "--jobs", str(jobs), env={"REDAL_START_METHOD": start_method})
+        assert done.returncode == 0, done.stderr
+        assert "generated 3 synthetic-outdoor scans" in done.stdout and "REDAL_START_METHOD" not in done.stderr
+    files = {jobs: {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                    for p in sorted(root.rglob("*")) if p.is_file()} for jobs, root in roots.items()}
+    assert files[2] == files[1] and len([name for name in files[1] if name.endswith(".bin")]) == 3
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,10 @@ def generate_params(name: str, *, scans: int, seed: int, points_per_room: int | 
     return out
 
 
-def ensure_generated(root: str | os.PathLike[str], params: dict[str, Any]) -> bool:
-    """Generate ``params['dataset']`` under ``root`` unless it holds files already; True when generated."""
+def ensure_generated(root: str | os.PathLike[str], params: dict[str, Any], *, executor: Executor | None = None) -> bool:
+    """Generate ``params['dataset']`` under ``root`` unless it holds files already; True when generated.
+
+    executor : writes the scans on its workers (the writers' ``executor``), the same files."""
     root = Path(root)
     if root.is_dir() and any(root.iterdir()):
         return False
@@ -65,7 +68,7 @@ def ensure_generated(root: str | os.PathLike[str], params: dict[str, Any]) -> bo
     kwargs = {key: value for key, value in params.items() if key != "dataset"}
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.generating-", dir=root.parent))
     try:
-        generator(params["dataset"])(tmp, **kwargs)
+        generator(params["dataset"])(tmp, **kwargs, executor=executor)
         (tmp / MARKER).write_text(json.dumps(params, sort_keys=True), encoding="utf-8")
         umask = os.umask(0)
         os.umask(umask)

@@ -15,8 +15,9 @@ file's runs, or both; a root named twice is prepared once with the union of the 
    strategies that need colour / structure, ``STRATEGIES.get(name).needs``), over the first
    ``dataset.max_train_scans`` scans when the runs set it. A sweep then starts on a warm cache.
 
-Scans run in this process (``jobs=1``), on a local process pool (``jobs=N``, spawn context, like the sweep)
-or on a Dask cluster (``scheduler``, through ``redal_core.cluster``); each worker sizes its threads with the
+Scans run in this process (``jobs=1``), on a local process pool (``jobs=N``: started before anything else, forked
+where that is safe and spawned otherwise, ``redal_core.workers.pool_context``; it also writes the synthetic
+scans of step 1, one scan or drive per task) or on a Dask cluster (``scheduler``, through ``redal_core.cluster``); each worker sizes its threads with the
 kit's rule (``resolve_threads(None, jobs=N)``; a Dask worker: (its cores - 1) // its nthreads) and applies them
 (``apply_threads``). Every cache entry is written atomically by the worker that computes it (``ScanCache``),
 so the cache is byte-identical whatever the engine, a killed prepare leaves only complete entries, and a
@@ -33,6 +34,7 @@ the engines in ``redal_core.data.prepare_work``; this module re-exports their pu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -48,7 +50,8 @@ from redal_core.data.datasets import DATASETS
 from redal_core.data.prepare_plan import DEFAULT_KNN as DEFAULT_KNN
 from redal_core.data.prepare_plan import Division as Division
 from redal_core.data.prepare_plan import ScanTask, Target, _command_line_target, _merge, _plan, params_targets
-from redal_core.data.prepare_work import FAULT_ENV, ScanResult, _execute, _fault_after, prepare_scan
+from redal_core.data.prepare_work import FAULT_ENV, LocalPool, ScanResult, _execute, _fault_after
+from redal_core.data.prepare_work import prepare_scan as prepare_scan
 
 __all__ = ["FAULT_ENV", "PrepareReport", "ScanResult", "ScanTask", "SplitSummary", "Target", "cli_prepare",
            "params_targets", "prepare", "prepare_scan"]
@@ -122,10 +125,10 @@ def prepare(
     a local process pool; scheduler : a Dask scheduler address instead (connected first, so an unreachable
     one is an error before any work); progress : the tqdm bar. Bad arguments raise ValueError naming them.
     """
-    from redal_core.regions.cached import SCORINGS
+    from redal_core.config import SCORING
     from redal_core.threads import resolve_threads
 
-    _check_arguments(dataset, root, scans, seed, params, scoring, splits, jobs, scheduler, SCORINGS)
+    _check_arguments(dataset, root, scans, seed, params, scoring, splits, jobs, scheduler, SCORING)
     fault = _fault_after()
     threads = resolve_threads(None, jobs=jobs)  # REDAL_THREADS is checked here, before any work
     client = None
@@ -134,24 +137,26 @@ def prepare(
 
         client = connect(scheduler)
     try:
-        targets: list[Target] = []
-        generated = None
-        if dataset is not None:
-            target, generated = _command_line_target(DATASETS.canonical(dataset), Path(root), cache_dir, scans,
-                                                     0 if seed is None else seed, scoring, log)
-            targets.append(target)
-        if params is not None:
-            targets.extend(params_targets(params, log=log))
-        targets = _merge(targets)
-        tasks, listed = _plan(targets, splits, log)
-        if generated is not None:
-            _warn_stale(targets[0], listed, generated, log)
-        for n, t in enumerate(targets):
-            count = sum(len(ds) for (m, _), ds in listed.items() if m == n)
-            log(f"{t.dataset} under {t.root}: {count} scans to cache in {t.cache}; training scans: {t.describe()}")
-        started = time.perf_counter()
-        results, arrived = _execute(tasks, jobs=jobs, threads=threads, client=client, address=scheduler,
-                                    progress=progress, fault=fault, log=log)
+        with LocalPool(jobs, threads) if client is None and jobs > 1 else contextlib.nullcontext() as pool:
+            targets: list[Target] = []
+            generated = None
+            if dataset is not None:
+                name = DATASETS.canonical(dataset)
+                target, generated = _command_line_target(name, Path(root), cache_dir, scans, 0 if seed is None else seed,
+                                                         scoring, log, executor=pool.writer(name) if pool else None)
+                targets.append(target)
+            if params is not None:
+                targets.extend(params_targets(params, log=log, writer=pool.writer if pool else None))
+            targets = _merge(targets)
+            tasks, listed = _plan(targets, splits, log)
+            if generated is not None:
+                _warn_stale(targets[0], listed, generated, log)
+            for n, t in enumerate(targets):
+                count = sum(len(ds) for (m, _), ds in listed.items() if m == n)
+                log(f"{t.dataset} under {t.root}: {count} scans to cache in {t.cache}; training scans: {t.describe()}")
+            started = time.perf_counter()
+            results, arrived = _execute(tasks, pool=pool.scans() if pool else None, threads=threads, client=client,
+                                        address=scheduler, progress=progress, fault=fault, log=log)
     finally:
         if client is not None:
             client.close()

@@ -8,6 +8,7 @@ import importlib
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,14 @@ def _absolute(path: str | os.PathLike[str] | None) -> str | None:
     return None if path is None else str(Path(path).resolve())
 
 
-def params_targets(path: str | os.PathLike[str], *, log: Callable[[str], None] = print) -> list[Target]:
+def params_targets(path: str | os.PathLike[str], *, log: Callable[[str], None] = print,
+                   writer: Callable[[str], Executor] | None = None) -> list[Target]:
     """The dataset roots of a params file's runs and the (division, k, scoring) work each needs.
 
     Expands the grid (``sweep.load_params`` + ``expand_grid``: the same validation as ``redal sweep``);
     relative roots resolve against the current folder, as the sweep's runs do. A synthetic root that is
-    absent is generated first (``ensure_generated``, as a run would).
+    absent is generated first (``ensure_generated``, as a run would; on the executor ``writer(dataset)``
+    returns, when given).
     """
     from redal_core.active.run_data import config_generate_params
     from redal_core.active.strategies import STRATEGIES
@@ -154,7 +157,7 @@ def params_targets(path: str | os.PathLike[str], *, log: Callable[[str], None] =
             if root not in generated:
                 generated.add(root)
                 started = time.perf_counter()
-                if ensure_generated(root, generate):
+                if ensure_generated(root, generate, executor=writer(d.name) if writer else None):
                     log(f"generated {d.name} ({d.generate.scans} scans) under {root} in "
                         f"{time.perf_counter() - started:.0f} s")
         cues = bool(STRATEGIES.get(config.active.strategy).needs & {"color", "structure"})
@@ -166,15 +169,17 @@ def params_targets(path: str | os.PathLike[str], *, log: Callable[[str], None] =
 
 
 def _command_line_target(dataset: str, root: Path, cache_dir: str | None, scans: int | None, seed: int,
-                         scoring: str, log: Callable[[str], None]) -> tuple[Target, set[str] | None]:
-    """The target of ``--dataset``/``--root`` (generating a synthetic one) and the scan names it wrote."""
+                         scoring: str, log: Callable[[str], None],
+                         executor: Executor | None = None) -> tuple[Target, set[str] | None]:
+    """The target of ``--dataset``/``--root`` (generating a synthetic one, on ``executor``'s workers when
+    given) and the scan names it wrote."""
     from redal_core.config import FAMILY
 
     generated = None
     if dataset in _GENERATORS:
         synthetic = importlib.import_module("redal_core.data.synthetic")
         kwargs = {"seed": seed} if scans is None else {"scans": scans, "seed": seed}
-        written = getattr(synthetic, _GENERATORS[dataset])(root, **kwargs)
+        written = getattr(synthetic, _GENERATORS[dataset])(root, **kwargs, executor=executor)
         log(f"generated {len(written)} {dataset} scans under {root} (seed {seed})")
         generated = {_scan_name(Path(path)) for path in written}
     elif scans is not None:

@@ -1,6 +1,7 @@
 """Execution of ``redal prepare`` (``redal_core.data.prepare``): one scan's work (``prepare_scan``, in a
-worker) and the engines that run the tasks: this process, a spawn process pool or a Dask cluster, under one
-progress bar (``_execute``), with the ``REDAL_PREPARE_FAULT`` testing hook."""
+worker) and the engines that run the tasks: this process, a local process pool (``local_pool``, which also
+writes synthetic datasets) or a Dask cluster, under one progress bar (``_execute``), with the
+``REDAL_PREPARE_FAULT`` testing hook."""
 
 from __future__ import annotations
 
@@ -158,36 +159,100 @@ def _run_here(tasks: Sequence[ScanTask], threads: int) -> Iterator[ScanResult]:
             yield prepare_scan(task, threads)
 
 
-def _run_pool(tasks: Sequence[ScanTask], jobs: int, threads: int, say: Callable[[str], None]) -> Iterator[ScanResult]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+class LocalPool:
+    """The local process pool of ``redal prepare --jobs N``: ``jobs`` workers at ``threads`` threads each, for
+    the synthetic writers (``writer``) and then the scans (``scans``).
+
+    Workers start on ``workers.start_pool`` (forked where that is safe, spawned otherwise). Forked, the pool
+    that wrote a synthetic dataset is closed once it is written, and the scans get a new one, forked after
+    this process loaded the kernels the scans need (``_load_scan_work``, done while the writers run), so
+    that no worker loads them again. Spawned, one pool serves both (a spawn inherits nothing).
+    """
+
+    def __init__(self, jobs: int, threads: int):
+        self.jobs, self.threads = jobs, threads
+        self._pool: Any = None
+        self._forked = False
+
+    def _started(self) -> Any:
+        from redal_core.workers import pool_context, start_pool
+
+        if self._pool is None:
+            context = pool_context()
+            self._forked = context.get_start_method() == "fork"
+            self._pool = start_pool(self.jobs, initializer=_init_pool_worker, initargs=(self.threads, os.getpid()),
+                                    context=context)
+        return self._pool
+
+    def writer(self, dataset: str) -> _PoolWriter:
+        """The ``executor`` for the writer of synthetic ``dataset``."""
+        return _PoolWriter(self, dataset)
+
+    def scans(self) -> Any:
+        """The pool the scans run on (a ``ProcessPoolExecutor``)."""
+        return self._started()
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Shut the pool down: wait for its workers, or (cancel) drop what is queued and go."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+            self._pool = None
+
+    def __enter__(self) -> LocalPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: Any) -> None:
+        self.close(cancel=kind is not None)  # an error or an interrupt: queued scans are dropped
+
+
+class _PoolWriter:
+    """What a synthetic writer sees as its ``executor``: ``map`` sends the jobs to the pool and, while they
+    run, loads the scans' work into this process when the pool is forked."""
+
+    def __init__(self, pool: LocalPool, dataset: str):
+        self._pool, self._dataset = pool, dataset
+
+    def map(self, function: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        futures = [self._pool._started().submit(function, job) for job in jobs]
+        forked = self._pool._forked
+        if forked:
+            _load_scan_work(self._dataset)
+        results = [future.result() for future in futures]
+        if forked:
+            self._pool.close()  # the scans' workers fork from this process as it is now
+        return iter(results)
+
+
+def _load_scan_work(dataset: str) -> None:
+    """Import what ``prepare_scan`` runs and load its serial numba kernels (``regions.warm``) for ``dataset``."""
+    from redal_core.data.datasets import DATASETS
+    from redal_core.regions import cached  # noqa: F401  (the scans' imports, inherited by forked workers)
+    from redal_core.regions.warm import warm_kernels
+
+    warm_kernels(color=bool(DATASETS.get(dataset).has_color))
+
+
+def _run_pool(tasks: Sequence[ScanTask], pool: Any, threads: int, say: Callable[[str], None]) -> Iterator[ScanResult]:
+    from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    context = multiprocessing.get_context("spawn")  # no forked numba / thread state in the workers
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_pool_worker,
-                               initargs=(threads, os.getpid()))
-    try:
-        futures = {pool.submit(prepare_scan, task, threads): task for task in tasks}
-        done: set[Any] = set()
-        for future in as_completed(futures):
-            done.add(future)
-            try:
-                yield future.result()
-            except BrokenProcessPool as error:
-                left = [futures[f] for f in futures if f not in done]
-                message = (f"the local process pool broke ({_message(error)}): a worker died (killed, or out of "
-                           "memory); its scans were not prepared, rerun to resume")
-                say(f"prepare: {message} ({len(left) + 1} scans left)")
-                yield _failed(futures[future], message)
-                for task in left:
-                    yield _failed(task, message)
-                return
-            except Exception as error:  # the task could not even be sent or its result returned
-                yield _failed(futures[future], _message(error))
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    futures = {pool.submit(prepare_scan, task, threads): task for task in tasks}
+    done: set[Any] = set()
+    for future in as_completed(futures):
+        done.add(future)
+        try:
+            yield future.result()
+        except BrokenProcessPool as error:
+            left = [futures[f] for f in futures if f not in done]
+            message = (f"the local process pool broke ({_message(error)}): a worker died (killed, or out of "
+                       "memory); its scans were not prepared, rerun to resume")
+            say(f"prepare: {message} ({len(left) + 1} scans left)")
+            yield _failed(futures[future], message)
+            for task in left:
+                yield _failed(task, message)
+            return
+        except Exception as error:  # the task could not even be sent or its result returned
+            yield _failed(futures[future], _message(error))
 
 
 def _run_dask(tasks: Sequence[ScanTask], client: Any, address: str, say: Callable[[str], None]) -> Iterator[ScanResult]:
@@ -215,10 +280,11 @@ def _run_dask(tasks: Sequence[ScanTask], client: Any, address: str, say: Callabl
         raise
 
 
-def _execute(tasks: Sequence[ScanTask], *, jobs: int, threads: int, client: Any, address: str | None,
+def _execute(tasks: Sequence[ScanTask], *, pool: Any, threads: int, client: Any, address: str | None,
              progress: bool, fault: int | None, log: Callable[[str], None]) -> tuple[list[ScanResult], list[float]]:
-    """Every task's result, whatever engine runs them, and the seconds (from the start) at which each arrived;
-    failures and first warnings are said as they come."""
+    """Every task's result, whatever engine runs them (the Dask ``client``, the local ``pool``, else this
+    process), and the seconds (from the start) at which each arrived; failures and first warnings are said
+    as they come."""
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -229,10 +295,10 @@ def _execute(tasks: Sequence[ScanTask], *, jobs: int, threads: int, client: Any,
         say = tqdm.write if log is print and progress else log
         if client is not None:
             stream = _run_dask(tasks, client, address, say)
-        elif jobs == 1 or len(tasks) <= 1:
+        elif pool is None:
             stream = _run_here(tasks, threads)
         else:
-            stream = _run_pool(tasks, min(jobs, len(tasks)), threads, say)
+            stream = _run_pool(tasks, pool, threads, say)
         for result in stream:
             results.append(result)
             arrived.append(time.perf_counter() - started)
