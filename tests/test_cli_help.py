@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -40,3 +42,11 @@ def test_help_ends_with_examples_that_parse(command):
         assert args.command == command
     # printed as written: the epilog's line breaks survive argparse's formatting
     assert all(f"  {line}" in text for line in examples)
+
+
+def test_a_command_skips_the_garbage_collection_at_exit(tmp_path):
+    # the hook registered first runs last: after redal's gc.freeze, before the interpreter's final collection
+    code = ("import atexit, gc; atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); "
+            f"from redal_core.cli import main; main(['status', {str(tmp_path)!r}])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "frozen True", done.stderr
