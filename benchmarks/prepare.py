@@ -9,9 +9,11 @@ synthetic outdoor sweeps at the full 64 x 1920 size. Each run prepares the root 
 VCCS with the SemanticKITTI preset, cues with k = 50 on the official scale: the command's default work).
 
 First, the issue's own command, timed whole in a fresh process as a user runs it: ``redal prepare --dataset
-synthetic-outdoor --root R --scans 8`` at --jobs 1 and --jobs 2 into a fresh cache each time (the command
-writes the synthetic sweeps under R first, serially, every time it runs: that is part of what it costs), with
-a byte comparison of the two caches.
+synthetic-outdoor --root R --scans 8`` at --jobs 1 and --jobs 2 into a fresh cache each time, interleaved, as
+medians of ``--repeats`` runs, with a byte comparison of the two caches. The command writes the synthetic
+sweeps under R every time it runs (that is part of what it costs): in its own process at --jobs 1, on the
+pool's workers at --jobs 2 (forked, where ``REDAL_START_METHOD`` allows, while the main process loads the
+scans' kernels; ``redal_core.workers``), whose start method is printed.
 Then, as medians of ``--repeats`` runs, for --jobs 1 at one thread (the serial baseline) and for --jobs 1
 and --jobs 2 at the kit's thread rule (max(1, (cores - 1) // jobs) threads per process): scans/s once running (from the
 times the results arrived, after every worker delivered its first scan: the rate a 19,130-scan prepare runs
@@ -192,9 +194,13 @@ def main() -> None:
           "(the lead re-runs this on a quiet machine)")
     with tempfile.TemporaryDirectory(prefix="redal-bench-prepare-") as folder:
         walls, identical = time_command(Path(folder), args.scans, args.repeats)
+    from redal_core.workers import START_METHOD_ENV
+
+    method = os.environ.get(START_METHOD_ENV, "auto").strip() or "auto"
     print(f"redal prepare --dataset synthetic-outdoor --scans {args.scans} (the whole command, fresh process and cache), "
           f"median of {args.repeats} runs: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s: "
-          f"{walls[1] / walls[2]:.2f}x (target >= 1.5x); caches byte-identical: {identical}")
+          f"{walls[1] / walls[2]:.2f}x (target >= 1.5x; workers: {START_METHOD_ENV}={method}, fork where safe); "
+          f"caches byte-identical: {identical}")
     with tempfile.TemporaryDirectory(prefix="redal-bench-prepare-") as folder:
         work = Path(folder)
         root = work / "kitti"
