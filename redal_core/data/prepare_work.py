@@ -119,7 +119,8 @@ def _init_pool_worker(threads: int, parent: int) -> None:
     from redal_core.threads import apply_threads, thread_env
     from redal_core.workers import leave_with_parent
 
-    os.environ.update(thread_env(threads))  # before numba, torch and BLAS load in this process
+    _open.cache_clear()  # a forked worker lists its datasets itself, never trusting what its parent had opened
+    os.environ.update(thread_env(threads))  # spawned: before numba and BLAS load (forked: they are loaded)
     apply_threads(threads, load_torch=False)  # regions and cues never load torch: no seconds spent importing it
     leave_with_parent(parent)
 
