@@ -19,14 +19,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from redal_core.config import SCORING
+from redal_core.config import FAMILY, SCORING
 from redal_core.data.cache import ScanCache, content_key
 from redal_core.regions.features import OFFICIAL_STRUCTURE_CLIP, region_features
 from redal_core.regions.grid import ANNOTATOR_CELL, grid_regions
 from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
 
 __all__ = ["CUES_VERSION", "DIVISIONS", "REGIONS_VERSION", "SCORINGS", "cue_key", "cue_options", "region_key",
-           "scan_cues", "scan_region_ids", "scan_regions"]
+           "scan_cues", "scan_region_ids", "scan_regions", "vccs_arguments"]
 
 #: Bumped whenever the region code changes its output, so old cache entries are not reused.
 REGIONS_VERSION = 2
@@ -36,8 +36,6 @@ CUES_VERSION = 2  # 2: the exact grid k-NN (neighbours of equidistant points may
 SCORINGS = SCORING
 #: Region divisions (``regions.division``).
 DIVISIONS = ("vccs", "grid")
-_FAMILY = {"s3dis": "s3dis", "synthetic-indoor": "s3dis", "semantickitti": "semantickitti",
-           "synthetic-outdoor": "semantickitti"}
 
 
 class _Dataset(Protocol):
@@ -59,9 +57,9 @@ def cue_options(scoring: str, dataset_name: str | None) -> dict[str, Any]:
         raise ValueError(f"unknown scoring {scoring!r}; valid: {', '.join(SCORINGS)}")
     if scoring == "paper":
         return {"scale": "paper", "structure_clip": None}
-    family = _FAMILY.get(dataset_name, dataset_name)
+    family = FAMILY.get(dataset_name, dataset_name)
     if family not in OFFICIAL_STRUCTURE_CLIP:
-        raise ValueError(f"no official cue scale for dataset {dataset_name!r}; valid: {', '.join(_FAMILY)}")
+        raise ValueError(f"no official cue scale for dataset {dataset_name!r}; valid: {', '.join(FAMILY)}")
     return {"scale": "official", "structure_clip": OFFICIAL_STRUCTURE_CLIP[family]}
 
 
@@ -83,16 +81,23 @@ class _OneRead:
         return self._scan
 
 
-def _region_params(dataset: _Dataset, preset: str) -> tuple[dict[str, Any], bool, bool]:
-    """(vccs keyword arguments, uses colour, colour weight dropped) of ``preset`` on ``dataset``."""
+def vccs_arguments(preset: str, *, has_color: bool) -> tuple[dict[str, Any], bool]:
+    """(the ``vccs`` keyword arguments of ``preset`` for scans with or without colour, whether the preset's
+    colour weight was dropped: a colour-weighted preset on colourless scans runs at ``color_weight=0``)."""
     if preset not in VCCS_PRESETS:
         raise ValueError(f"unknown VCCS preset {preset!r}; valid presets: {', '.join(VCCS_PRESETS)}")
     params = dict(VCCS_PRESETS[preset])
     params["min_region_voxels"] = default_min_region_voxels(params["voxel_size"], params["seed_size"])
-    use_color = bool(dataset.has_color)
-    dropped = not use_color and params["color_weight"] > 0
+    dropped = not has_color and params["color_weight"] > 0
     if dropped:
         params["color_weight"] = 0.0
+    return params, dropped
+
+
+def _region_params(dataset: _Dataset, preset: str) -> tuple[dict[str, Any], bool, bool]:
+    """(vccs keyword arguments, uses colour, colour weight dropped) of ``preset`` on ``dataset``."""
+    use_color = bool(dataset.has_color)
+    params, dropped = vccs_arguments(preset, has_color=use_color)
     return params, use_color, dropped
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from redal_core.regions.cached import vccs_arguments
 from redal_core.regions.knn_grid import _Grid
-from redal_core.regions.vccs import VCCS_PRESETS, default_min_region_voxels, vccs
+from redal_core.regions.vccs import vccs
 
 __all__ = ["warm_kernels"]
 
@@ -31,7 +32,6 @@ def warm_kernels(*, color: bool, k: int = 50) -> None:
     rng = np.random.default_rng(0)
     xyz = (rng.random((_POINTS, 3)) * np.array([20.0, 20.0, 3.0])).astype(np.float32)
     rgb = rng.integers(0, 256, (_POINTS, 3), dtype=np.uint8) if color else None
-    params = dict(VCCS_PRESETS["s3dis" if color else "semantickitti"])
-    params["min_region_voxels"] = default_min_region_voxels(params["voxel_size"], params["seed_size"])
+    params, _ = vccs_arguments("s3dis" if color else "semantickitti", has_color=color)
     vccs(xyz, rgb, **params)
     _Grid(np.ascontiguousarray(xyz, dtype=np.float64), int(k))
