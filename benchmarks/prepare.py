@@ -194,9 +194,9 @@ def main() -> None:
           "(the lead re-runs this on a quiet machine)")
     with tempfile.TemporaryDirectory(prefix="redal-bench-prepare-") as folder:
         walls, identical = time_command(Path(folder), args.scans, args.repeats)
-    from redal_core.workers import START_METHOD_ENV
+    from redal_core.workers import START_METHOD_ENV, requested_start_method
 
-    method = os.environ.get(START_METHOD_ENV, "auto").strip() or "auto"
+    method = requested_start_method()
     print(f"redal prepare --dataset synthetic-outdoor --scans {args.scans} (the whole command, fresh process and cache), "
           f"median of {args.repeats} runs: --jobs 1 {walls[1]:.1f} s, --jobs 2 {walls[2]:.1f} s: "
           f"{walls[1] / walls[2]:.2f}x (target >= 1.5x; workers: {START_METHOD_ENV}={method}, fork where safe); "

@@ -28,7 +28,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
 from typing import Any
 
-__all__ = ["START_METHOD_ENV", "fork_unsafe_reason", "leave_with_parent", "pool_context", "start_pool"]
+__all__ = ["START_METHOD_ENV", "fork_unsafe_reason", "leave_with_parent", "pool_context", "requested_start_method",
+           "start_pool"]
 
 #: Environment variable choosing how ``pool_context`` starts workers: auto | spawn | fork.
 START_METHOD_ENV = "REDAL_START_METHOD"
@@ -50,12 +51,18 @@ def fork_unsafe_reason() -> str | None:
     return None
 
 
-def pool_context() -> BaseContext:
-    """The multiprocessing context for a pool of workers started now: fork where ``fork_unsafe_reason`` finds
-    nothing against it, else spawn (see the module docstring; ``REDAL_START_METHOD`` overrides)."""
+def requested_start_method() -> str:
+    """``REDAL_START_METHOD`` (auto | spawn | fork; unset or blank: auto); another value is a ValueError."""
     wanted = os.environ.get(START_METHOD_ENV, "auto").strip() or "auto"
     if wanted not in _START_METHODS:
         raise ValueError(f"{START_METHOD_ENV}={wanted!r} is not a start method; valid: {', '.join(_START_METHODS)}")
+    return wanted
+
+
+def pool_context() -> BaseContext:
+    """The multiprocessing context for a pool of workers started now: fork where ``fork_unsafe_reason`` finds
+    nothing against it, else spawn (see the module docstring; ``REDAL_START_METHOD`` overrides)."""
+    wanted = requested_start_method()
     if wanted == "spawn":
         return multiprocessing.get_context("spawn")
     reason = fork_unsafe_reason()

@@ -15,9 +15,10 @@ file's runs, or both; a root named twice is prepared once with the union of the 
    strategies that need colour / structure, ``STRATEGIES.get(name).needs``), over the first
    ``dataset.max_train_scans`` scans when the runs set it. A sweep then starts on a warm cache.
 
-Scans run in this process (``jobs=1``), on a local process pool (``jobs=N``: started before anything else, forked
+Scans run in this process (``jobs=1``), on a local process pool (``jobs=N``, ``prepare_work.LocalPool``: forked
 where that is safe and spawned otherwise, ``redal_core.workers.pool_context``; it also writes the synthetic
-scans of step 1, one scan or drive per task) or on a Dask cluster (``scheduler``, through ``redal_core.cluster``); each worker sizes its threads with the
+scans of step 1, one scan or drive per task) or on a Dask cluster (``scheduler``, through
+``redal_core.cluster``); each worker sizes its threads with the
 kit's rule (``resolve_threads(None, jobs=N)``; a Dask worker: (its cores - 1) // its nthreads) and applies them
 (``apply_threads``). Every cache entry is written atomically by the worker that computes it (``ScanCache``),
 so the cache is byte-identical whatever the engine, a killed prepare leaves only complete entries, and a

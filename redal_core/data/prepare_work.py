@@ -1,5 +1,5 @@
 """Execution of ``redal prepare`` (``redal_core.data.prepare``): one scan's work (``prepare_scan``, in a
-worker) and the engines that run the tasks: this process, a local process pool (``local_pool``, which also
+worker) and the engines that run the tasks: this process, a local process pool (``LocalPool``, which also
 writes synthetic datasets) or a Dask cluster, under one progress bar (``_execute``), with the
 ``REDAL_PREPARE_FAULT`` testing hook."""
 
@@ -214,7 +214,8 @@ class _PoolWriter:
         self._pool, self._dataset = pool, dataset
 
     def map(self, function: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
-        futures = [self._pool._started().submit(function, job) for job in jobs]
+        pool = self._pool._started()
+        futures = [pool.submit(function, job) for job in jobs]
         forked = self._pool._forked
         if forked:
             _load_scan_work(self._dataset)
@@ -225,9 +226,9 @@ class _PoolWriter:
 
 
 def _load_scan_work(dataset: str) -> None:
-    """Import what ``prepare_scan`` runs and load its serial numba kernels (``regions.warm``) for ``dataset``."""
+    """Import what ``prepare_scan`` runs (the ``redal_core.regions`` package, which ``regions.warm`` loads) and
+    load its serial numba kernels for ``dataset``."""
     from redal_core.data.datasets import DATASETS
-    from redal_core.regions import cached  # noqa: F401  (the scans' imports, inherited by forked workers)
     from redal_core.regions.warm import warm_kernels
 
     warm_kernels(color=bool(DATASETS.get(dataset).has_color))
